@@ -1,0 +1,219 @@
+"""The typed config: what ``config.yaml`` may say, with defaults, validated with errors that name the key.
+
+>>> cfg = Config.model_validate({"inputs": [{"name": "age", "type": "number"}],
+...                              "outputs": [{"name": "sick", "type": "binary"}], "data": {"path": "x.csv"}})
+>>> cfg.trainer.epochs
+100
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from lamina.errors import LaminaError
+from lamina.inputs import INPUT_TYPES
+from lamina.inputs.base import Options
+from lamina.outputs import OUTPUT_TYPES
+
+
+def _validate_options(registry: dict[str, Any], options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    kind = info.data.get("type")
+    if kind not in registry:
+        return options  # the type's own error is reported
+    model = registry[kind].Options
+    unknown = set(options) - set(model.model_fields)
+    if unknown:
+        allowed = ", ".join(model.model_fields) or "none"
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r} for type {kind}; allowed options: {allowed}")
+    return model.model_validate(options).model_dump()
+
+
+class InputSpec(Options):
+    name: str
+    type: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in INPUT_TYPES:
+            raise ValueError(f"unknown input type {value!r}; allowed: {', '.join(INPUT_TYPES)}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _validate_options(INPUT_TYPES, value or {}, info)
+
+
+class OutputSpec(Options):
+    name: str
+    type: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in OUTPUT_TYPES:
+            raise ValueError(f"unknown output type {value!r}; allowed: {', '.join(OUTPUT_TYPES)}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _validate_options(OUTPUT_TYPES, value or {}, info)
+
+
+class SplitConfig(Options):
+    method: Literal["auto", "random", "stratified", "column"] = Field(
+        "auto", description="auto: stratified on the first class target, else random"
+    )
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    column: str | None = Field(None, description="for method 'column': holds train / validation / test per row")
+    seed: int = 42
+
+
+class DataConfig(Options):
+    path: str | None = Field(None, description="one file, split by data.split; relative to the config file")
+    train: str | None = Field(None, description="or separate files: train, validation, test")
+    validation: str | None = None
+    test: str | None = None
+    format: Literal["auto", "csv", "tsv", "parquet", "jsonl"] = "auto"
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.path and self.train:
+            raise ValueError("give either data.path (one file to split) or data.train (separate files), not both")
+        if self.split.method == "column" and not self.split.column:
+            raise ValueError("data.split.method is 'column' but data.split.column is not set")
+        return self
+
+
+class HiddenConfig(Options):
+    depth: int = Field(2, ge=0, le=64)
+    width: int = Field(128, ge=1, le=65536)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    norm: Literal["layer", "batch", "none"] = "layer"
+    residual: bool = True
+    activation: Literal["relu", "gelu", "silu"] = "relu"
+
+
+class EarlyStoppingConfig(Options):
+    patience: int = Field(10, ge=0, description="epochs without improvement before stopping; 0 never stops early")
+    metric: str = Field("loss", description="'loss' (validation loss) or '<output>.<metric>', e.g. 'default.pr_auc'")
+
+
+class TrainerConfig(Options):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    grad_clip: float | None = Field(1.0, gt=0)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class Config(Options):
+    name: str | None = Field(None, description="run name; default: the config file's name")
+    data: DataConfig = Field(default_factory=DataConfig)
+    inputs: list[InputSpec] = Field(min_length=1)
+    outputs: list[OutputSpec] = Field(min_length=1)
+    hidden: HiddenConfig = Field(default_factory=HiddenConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        names = [s.name for s in self.inputs] + [s.name for s in self.outputs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"column {twice[0]!r} is listed twice in inputs/outputs; a column is an input or an output, once")
+        metric = self.trainer.early_stopping.metric
+        if metric != "loss":
+            output, _, name = metric.partition(".")
+            spec = next((s for s in self.outputs if s.name == output), None)
+            if spec is None:
+                raise ValueError(f"trainer.early_stopping.metric {metric!r}: no output named {output!r}; use 'loss' or '<output>.<metric>'")
+            allowed = OUTPUT_TYPES[spec.type].metric_names
+            if name not in allowed:
+                raise ValueError(f"trainer.early_stopping.metric {metric!r}: allowed metrics for {output!r}: {', '.join(allowed)}")
+        return self
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows at ``loc``'s parent, to tell the user what they could have meant."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return []
+        model = model.model_fields[part].annotation
+        while get_origin(model) is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            args = [a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)]
+            model = args[0] if args else None
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def describe(error: ValidationError, raw: dict[str, Any] | None = None) -> str:
+    """The first problem of a validation error as one line: key, bad value, what is allowed."""
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc) or "config"
+    if raw is not None:
+        # Name list items by their column name: 'inputs[age]' reads better than 'inputs.3'.
+        parts, node = [], raw
+        for p in loc:
+            if isinstance(p, int) and isinstance(node, list) and p < len(node) and isinstance(node[p], dict) and "name" in node[p]:
+                parts[-1] = f"{parts[-1]}[{node[p]['name']}]"
+            else:
+                parts.append(str(p))
+            node = node[p] if isinstance(node, (dict, list)) and (isinstance(p, int) or p in node) else None
+        key = ".".join(parts) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        return f"{key}: unknown key; allowed keys here: {', '.join(allowed)}" if allowed else f"{key}: unknown key"
+    if first["type"] == "missing":
+        return f"{key}: required but missing"
+    value = first.get("input")
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    return f"{key}: {message}{shown}" if loc else f"{message}{shown}"
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config; every problem is a one-line ``LaminaError`` naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise LaminaError(f"{path}: no such config file; create one with `lamina init DATA --target COLUMN`")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise LaminaError(f"{path}: not valid YAML{at} ({getattr(e, 'problem', e)})") from None
+    except UnicodeDecodeError:
+        raise LaminaError(f"{path}: not a UTF-8 text file; a config is YAML text") from None
+    if raw is None:
+        raise LaminaError(f"{path}: the config is empty; create one with `lamina init DATA --target COLUMN`")
+    if not isinstance(raw, dict):
+        raise LaminaError(f"{path}: a config is a YAML mapping with keys data, inputs, outputs, hidden, trainer")
+    return validate_config(raw, source=str(path))
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise LaminaError(f"{source}: {describe(e, raw)}") from None
+
+
+def dump_config(config: Config) -> str:
+    """YAML text of a config, leaving out what equals the defaults of sections a user rarely touches."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

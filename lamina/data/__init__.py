@@ -1,0 +1,1 @@
+"""Reading sources and splitting them into train/validation/test."""

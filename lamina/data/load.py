@@ -1,0 +1,49 @@
+"""From the config's ``data`` section (or a DataFrame) to train / validation / test frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lamina.config import Config
+from lamina.data.read import read_table
+from lamina.data.split import files_split, split_frame
+from lamina.errors import LaminaError
+
+CLASS_TYPES = ("category", "binary")
+
+
+def resolve(path: str, base_dir: Path) -> Path:
+    """Relative data paths in a config are relative to the config file, so a project folder can move."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = None,
+                ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The frames of each split and the source each came from (for messages naming the file)."""
+    data = config.data
+    if frame is None and data.train:
+        paths = {name: getattr(data, name) for name in ("train", "validation", "test") if getattr(data, name)}
+        sources = {name: str(resolve(p, base_dir)) for name, p in paths.items()}
+        frames = {name: read_table(sources[name], data.format) for name in paths}
+        return files_split(frames), sources
+    if frame is not None:
+        source = "data"
+        frame = read_table(frame)
+    else:
+        if not data.path:
+            raise LaminaError("data.path is not set in the config; point it at a CSV, TSV, Parquet or JSONL file")
+        source = str(resolve(data.path, base_dir))
+        frame = read_table(source, data.format)
+    split = data.split
+    method = split.method
+    class_target = next((o.name for o in config.outputs if o.type in CLASS_TYPES), None)
+    if method == "auto":
+        method = "stratified" if class_target else "random"
+    frames = split_frame(
+        frame, method, split.fractions, split.seed, column=split.column,
+        stratify_on=class_target if method == "stratified" else None, source=source,
+    )
+    return frames, {name: source for name in frames}

@@ -1,0 +1,8 @@
+"""The input layer: one module per input type. Adding a type is one module and one line here."""
+
+from lamina.inputs.base import InputType
+from lamina.inputs.binary import BinaryInput
+from lamina.inputs.category import CategoryInput
+from lamina.inputs.number import NumberInput
+
+INPUT_TYPES: dict[str, type[InputType]] = {t.kind: t for t in (NumberInput, CategoryInput, BinaryInput)}

@@ -1,0 +1,66 @@
+"""Numbers: standardised with training statistics; a missing value is filled with the mean and flagged."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from lamina.errors import LaminaError
+from lamina.inputs.base import InputType, Options
+
+
+class NumberOptions(Options):
+    normalization: Literal["zscore", "minmax", "none"] = "zscore"
+
+
+def to_numbers(values: pd.Series, column: str, type_name: str = "number") -> np.ndarray:
+    """Parse a column as float64, naming the first row that is not a number."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        row = bad.idxmax()
+        raise LaminaError(
+            f"column '{column}' row {row + 1}: {values[row]!r} is not a number, but the column's type is {type_name}; "
+            "fix the value or declare the column as a category"
+        )
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+class NumberInput(InputType):
+    kind = "number"
+    Options = NumberOptions
+    passthrough = True
+
+    def fit(self, values: pd.Series) -> None:
+        x = to_numbers(values, self.name)
+        finite = x[np.isfinite(x)]
+        if finite.size == 0:
+            raise LaminaError(f"column '{self.name}': no numeric values in the training split; drop the column")
+        mean, std = float(finite.mean()), float(finite.std())
+        low, high = float(finite.min()), float(finite.max())
+        if self.options.normalization == "zscore":
+            shift, scale = mean, std if std > 0 else 1.0
+        elif self.options.normalization == "minmax":
+            shift, scale = low, (high - low) if high > low else 1.0
+        else:
+            shift, scale = 0.0, 1.0
+        # The fill value is the mean, so after scaling a missing value sits at the centre and the flag tells it apart.
+        self.state = {"shift": shift, "scale": scale, "fill": mean}
+
+    def transform(self, values: pd.Series) -> torch.Tensor:
+        x = to_numbers(values, self.name)
+        missing = ~np.isfinite(x)
+        x = np.where(missing, self.state["fill"], x)
+        scaled = (x - self.state["shift"]) / self.state["scale"]
+        return torch.from_numpy(np.stack([scaled, missing.astype(np.float64)], axis=1).astype(np.float32))
+
+    @property
+    def width(self) -> int:
+        return 2
+
+    def encoder(self) -> nn.Module:
+        return nn.Identity()

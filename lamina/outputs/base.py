@@ -1,0 +1,58 @@
+"""What every output type is: fit on the training targets, a head, a loss, metrics and decoding.
+
+Mirrors ``lamina.inputs.base``: the fitted state is a JSON-able dict stored in the model directory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from lamina.inputs.base import Options
+
+
+class OutputType:
+    """One target of the output layer.
+
+    ``transform`` turns raw target values into the tensor the loss wants; ``decode`` turns the head's raw outputs
+    (a float array) into user-facing columns; ``metrics`` scores decoded predictions against raw targets.
+    ``primary_metric`` is what early stopping watches by default, with ``higher_is_better``.
+    """
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[Options]] = Options
+    primary_metric: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+
+    def __init__(self, name: str, options: Options, state: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.options = options
+        self.state: dict[str, Any] = state or {}
+
+    def fit(self, values: pd.Series) -> None:
+        raise NotImplementedError
+
+    def transform(self, values: pd.Series) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, in_dim: int) -> nn.Module:
+        raise NotImplementedError
+
+    def loss(self) -> nn.Module:
+        """A module ``loss(raw_output, target) -> scalar``."""
+        raise NotImplementedError
+
+    def calibrate(self, raw: np.ndarray, values: pd.Series) -> None:
+        """Tune decoding on the validation split (e.g. a decision threshold). Default: nothing to tune."""
+
+    def decode(self, raw: np.ndarray) -> pd.DataFrame:
+        """Raw head outputs → a frame whose first column (named after the output) is the prediction."""
+        raise NotImplementedError
+
+    def metrics(self, values: pd.Series, raw: np.ndarray) -> dict[str, Any]:
+        """Scores of raw head outputs against raw target values (rows with a missing target already removed)."""
+        raise NotImplementedError

@@ -1,0 +1,79 @@
+"""A trained model in memory: the fitted preprocessor and the network, with scikit-learn-like ``predict``.
+
+>>> model = lamina.load("runs/breast_cancer")          # doctest: +SKIP
+>>> model.predict(frame).head()                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lamina.data.read import read_table
+from lamina.errors import LaminaError, where
+from lamina.model import Network
+from lamina.preprocessor import Preprocessor
+
+PREDICT_BATCH = 4096
+
+
+def run_network(net: Network, inputs: dict[str, torch.Tensor], batch_size: int = PREDICT_BATCH) -> dict[str, np.ndarray]:
+    """Raw head outputs for every row, in eval mode and without gradients, in batches to bound memory."""
+    n = len(next(iter(inputs.values())))
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in net.output_names}
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            batch = {k: v[start:start + batch_size].to(device) for k, v in inputs.items()}
+            for name, raw in net(batch).items():
+                chunks[name].append(raw.float().cpu().numpy())
+    net.train(was_training)
+    return {name: np.concatenate(parts) if parts else np.zeros((0, 1), np.float32) for name, parts in chunks.items()}
+
+
+class Predictor:
+    def __init__(self, preprocessor: Preprocessor, network: Network, info: dict[str, Any] | None = None) -> None:
+        self.preprocessor = preprocessor
+        self.network = network.eval()
+        self.info = info or {}  # metrics, versions, run directory: what lamina.json says beside the weights
+
+    @property
+    def config(self):
+        return self.preprocessor.config
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.info.get("metrics", {})
+
+    def _frame(self, data: pd.DataFrame | str, source: str | None) -> tuple[pd.DataFrame, str | None]:
+        if isinstance(data, pd.DataFrame):
+            return data, source
+        return read_table(data), source or str(data)
+
+    def predict_raw(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, np.ndarray]:
+        frame, source = self._frame(data, source)
+        if len(frame) == 0:
+            raise LaminaError(where(source, "no rows to predict"))
+        return run_network(self.network, self.preprocessor.inputs_to_tensors(frame, source))
+
+    def predict(self, data: pd.DataFrame | str, source: str | None = None) -> pd.DataFrame:
+        """One row per input row: each output's prediction, then its class probabilities where it has classes."""
+        frame, source = self._frame(data, source)
+        raw = self.predict_raw(frame, source)
+        parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
+        result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+        result.index = frame.index
+        return result
+
+    def evaluate(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, dict[str, Any]]:
+        """Metrics per output on a labelled frame or file."""
+        frame, source = self._frame(data, source)
+        self.preprocessor.check_columns(frame, source, targets=True)
+        frame = self.preprocessor.drop_missing_targets(frame, source)
+        raw = self.predict_raw(frame, source)
+        return {t.name: {"rows": len(frame), **t.metrics(frame[t.name], raw[t.name])} for t in self.preprocessor.outputs}

@@ -1,0 +1,84 @@
+"""A training run: config and data in, a model directory out.
+
+``runs/<name>.incomplete/`` holds the checkpoints and the metrics log while training; when training ends the model
+files are written there and the folder is renamed to ``runs/<name>`` (``<name>-2``, ... if taken), so a model
+directory only ever appears whole.
+
+>>> model = lamina.train("examples/breast_cancer/config.yaml")    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lamina.checkpoint import STATE, TENSORS
+from lamina.config import Config, dump_config, load_config, validate_config
+from lamina.data.load import load_splits
+from lamina.predictor import Predictor
+from lamina.store import write_model
+from lamina.training import fit
+
+
+def as_config(config: str | os.PathLike | dict[str, Any] | Config) -> tuple[Config, Path, str]:
+    """A config from a file, a dict or a Config, with the folder its relative paths start from and a run name."""
+    if isinstance(config, Config):
+        return config, Path.cwd(), config.name or "model"
+    if isinstance(config, dict):
+        parsed = validate_config(config)
+        return parsed, Path.cwd(), parsed.name or "model"
+    path = Path(config)
+    parsed = load_config(path)
+    return parsed, path.resolve().parent, parsed.name or path.stem
+
+
+def free_name(folder: Path, name: str) -> Path:
+    candidate, n = folder / name, 1
+    while candidate.exists():
+        n += 1
+        candidate = folder / f"{name}-{n}"
+    return candidate
+
+
+def incomplete_dir(output_dir: Path, name: str) -> Path:
+    return output_dir / f"{name}.incomplete"
+
+
+def train(
+    config: str | os.PathLike | dict[str, Any] | Config,
+    data: pd.DataFrame | None = None,
+    output_dir: str | os.PathLike = "runs",
+    output: str | os.PathLike | None = None,
+    resume: bool = False,
+    verbose: bool = True,
+) -> Predictor:
+    """Train the model a config describes and write its model directory; returns the trained model.
+
+    ``data`` (a DataFrame) replaces the config's data files. ``output`` is the model directory (replaced if it
+    exists); by default ``<output_dir>/<name>``, with a numbered suffix if taken.
+    """
+    parsed, base_dir, name = as_config(config)
+    frames, sources = load_splits(parsed, base_dir, data)
+    out_root = Path(output).parent if output else Path(output_dir)
+    workdir = incomplete_dir(out_root, Path(output).name if output else name)
+    if workdir.exists() and not resume:
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(dump_config(parsed), encoding="utf-8")
+
+    fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose)
+
+    predictor = fitted.predictor
+    for leftover in (TENSORS, STATE):
+        (workdir / leftover).unlink(missing_ok=True)
+    write_model(predictor, workdir)
+    destination = Path(output) if output else free_name(out_root, name)
+    if destination.exists():
+        shutil.rmtree(destination)
+    os.replace(workdir, destination)
+    predictor.info["run_dir"] = str(destination)
+    return predictor
