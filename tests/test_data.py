@@ -171,7 +171,7 @@ def test_error_csv_every_row_longer_than_header(tmp_path: Path) -> None:
 def test_error_csv_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("name,city\nJosé,Zürich\n".encode("latin-1"))
-    assert "UTF-8" in error_for(path)
+    assert "not UTF-8 text (byte 0xe9" in error_for(path)
 
 
 def test_error_corrupt_gzip(cancer: pd.DataFrame, tmp_path: Path) -> None:
@@ -218,6 +218,10 @@ def test_error_invalid_json_document(tmp_path: Path) -> None:
     assert "item 2" in error_for(path)
     path.write_text("[]")
     assert "no columns" in error_for(path)
+    path.write_text('{"a": 1,\n "b": 2}\n')
+    assert "holds one JSON dict, not an array of objects" in error_for(path)
+    path.write_text('{"a": 1}\n{"a": 2\n')
+    assert "line 2 is not valid JSON" in error_for(path)
 
 
 def test_error_duplicate_columns(tmp_path: Path) -> None:
@@ -307,7 +311,7 @@ def test_fractions_tolerance(cancer: pd.DataFrame) -> None:
 
 
 def test_unknown_method(cancer: pd.DataFrame) -> None:
-    with pytest.raises(LaminaError, match="unknown split method 'kfold'"):
+    with pytest.raises(LaminaError, match="unknown data.split.method 'kfold'"):
         split_frame(cancer, "kfold", FRACTIONS, seed=0)
 
 
@@ -412,7 +416,7 @@ def test_files_split_missing_columns(cancer: pd.DataFrame) -> None:
     with pytest.raises(LaminaError) as caught:
         files_split({"train": cancer, "test": cancer.drop(columns=["target", "mean area"])})
     message = str(caught.value)
-    assert message.startswith("test file") and "'mean area'" in message and "'target'" in message
+    assert message.startswith("the data.test file") and "'mean area'" in message and "'target'" in message
     with pytest.raises(LaminaError, match="train"):
         files_split({"validation": cancer})
 

@@ -17,6 +17,8 @@ import pyarrow as pa
 from lamina.errors import LaminaError, where
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
+# What data.format in the config accepts; "json" is only reached through the .json extension there.
+_CONFIG_FORMATS = "csv, tsv, parquet, jsonl"
 
 # Suffix (lower case, without .gz) -> format. Only text formats may also be gzip-compressed.
 _EXTENSIONS = {
@@ -68,7 +70,7 @@ def _resolve_format(name: str, format: str) -> str:
     fmt = format.strip().lower()
     if fmt != "auto":
         if fmt not in FORMATS:
-            raise LaminaError(where(name, f"unknown data.format {format!r}; use one of auto, {', '.join(FORMATS)}"))
+            raise LaminaError(where(name, f"unknown data.format {format!r}; use one of auto, {_CONFIG_FORMATS}"))
         return fmt
     suffixes = [s.lower() for s in Path(name).suffixes]
     compressed = bool(suffixes) and suffixes[-1] == ".gz"
@@ -79,7 +81,7 @@ def _resolve_format(name: str, format: str) -> str:
         ext = "".join(Path(name).suffixes[-2:] if compressed else Path(name).suffixes[-1:]) or "(none)"
         raise LaminaError(
             where(name, f"unknown file extension {ext}; known formats: {_KNOWN}; or set data.format to one of "
-                  f"{', '.join(FORMATS)}")
+                  f"{_CONFIG_FORMATS}")
         )
     return fmt
 
@@ -127,8 +129,8 @@ def _read_csv(name: str, path: Path, sep: str, fmt: str) -> pd.DataFrame:
         raise LaminaError(where(name, f"cannot parse as {kind}{_csv_location(str(error))}; check the delimiter and "
                                 "quoting, or set data.format")) from None
     except UnicodeDecodeError as error:
-        raise LaminaError(where(name, f"not UTF-8 text (byte {error.object[error.start:error.start + 1]!r} cannot "
-                                "be decoded); re-save the file with UTF-8 encoding")) from None
+        raise LaminaError(where(name, f"not UTF-8 text (byte 0x{error.object[error.start]:02x} cannot be decoded); "
+                                "re-save the file with UTF-8 encoding")) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise LaminaError(where(name, f"cannot decompress the gzip file ({_one_line(error)}); re-create it")) from None
     if _maybe_mangled(df.columns):
@@ -177,8 +179,8 @@ def _read_json(name: str, path: Path, lines_only: bool) -> pd.DataFrame:
         with opener(path, "rt", encoding="utf-8-sig") as handle:
             text = handle.read()
     except UnicodeDecodeError as error:
-        raise LaminaError(where(name, f"not UTF-8 text (byte {error.object[error.start:error.start + 1]!r} cannot "
-                                "be decoded); re-save the file with UTF-8 encoding")) from None
+        raise LaminaError(where(name, f"not UTF-8 text (byte 0x{error.object[error.start]:02x} cannot be decoded); "
+                                "re-save the file with UTF-8 encoding")) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise LaminaError(where(name, f"cannot decompress the gzip file ({_one_line(error)}); re-create it")) from None
     if not text.strip():
@@ -186,9 +188,9 @@ def _read_json(name: str, path: Path, lines_only: bool) -> pd.DataFrame:
     try:
         records = _parse_lines(name, text)
     except LaminaError:
-        if lines_only or not text.lstrip().startswith("["):
+        if lines_only:
             raise
-        records = _parse_array(name, text)
+        records = _parse_document(name, text)
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
@@ -212,15 +214,22 @@ def _parse_lines(name: str, text: str) -> list[dict[str, Any]]:
     return records
 
 
-def _parse_array(name: str, text: str) -> list[dict[str, Any]]:
+def _parse_document(name: str, text: str) -> list[dict[str, Any]]:
+    """Parse a whole .json document that is not JSON lines; it must be an array of objects."""
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
+        if not text.lstrip().startswith("["):
+            # Not an array either: the JSON-lines error (with its line number) is the more useful one.
+            _parse_lines(name, text)
         raise LaminaError(where(name, f"invalid JSON at line {error.lineno}, column {error.colno} ({error.msg}); "
                                 "write a JSON array of objects or one object per line")) from None
     except _DuplicateKey as error:
         raise LaminaError(where(name, f"a record repeats the key {error.args[0]!r}; column names must be "
                                 "unique")) from None
+    if not isinstance(data, list):
+        raise LaminaError(where(name, f"holds one JSON {type(data).__name__}, not an array of objects; write a JSON "
+                                "array of records or one object per line"))
     bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
     if bad is not None:
         raise LaminaError(where(name, f"item {bad + 1} of the JSON array is not an object; write a JSON array of "

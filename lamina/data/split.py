@@ -38,12 +38,12 @@ def split_frame(
     The same ``seed`` always gives the same split. ``source`` names the file in error messages.
     """
     if method not in METHODS:
-        raise LaminaError(where(source, f"unknown split method {method!r}; use one of {', '.join(METHODS)}"))
+        raise LaminaError(where(source, f"unknown data.split.method {method!r}; use one of {', '.join(METHODS)}"))
     if method == "column":
         return _by_column(df, column, source)
     train_fraction, validation_fraction, test_fraction = _check_fractions(fractions, source)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LaminaError(where(source, f"split seed must be a non-negative integer, got {seed!r}"))
+        raise LaminaError(where(source, f"data.split.seed must be a non-negative integer, got {seed!r}"))
     n_validation, n_test = _counts(len(df), validation_fraction, test_fraction, source)
     if method == "stratified":
         positions = _stratified(df, stratify_on, n_validation, n_test, int(seed), source)
@@ -73,14 +73,14 @@ def files_split(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
             continue
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise LaminaError(f"{key} file is missing column(s) {', '.join(map(repr, missing))} that the train file "
+            raise LaminaError(f"the data.{key} file is missing column(s) {', '.join(map(repr, missing))} that the train file "
                               "has; every split file needs the same columns")
         result[key] = frame[columns]
     return result
 
 
 def _check_fractions(fractions: tuple[float, float, float], source: str | None) -> tuple[float, float, float]:
-    message = (f"split fractions must be three non-negative numbers (train, validation, test) that sum to 1, with "
+    message = (f"data.split.fractions must be three non-negative numbers (train, validation, test) that sum to 1, with "
                f"train > 0; got {fractions!r}")
     try:
         values = tuple(fractions)
@@ -160,13 +160,14 @@ def _stratified_step(positions: np.ndarray, codes: np.ndarray, size: int,
 
 def _by_column(df: pd.DataFrame, column: str | None, source: str | None) -> dict[str, pd.DataFrame]:
     if not column:
-        raise LaminaError(where(source, "the column split needs the name of a column holding train / validation / "
-                                "test"))
+        raise LaminaError(where(source, "the column split needs data.split.column: a column holding train / "
+                                "validation / test"))
     if column not in df.columns:
         raise LaminaError(where(source, f"split column {column!r} is missing; add it with values train, validation "
                                 "or test, or use another split method"))
-    labels = [_ALIASES.get(str(v).strip().lower()) if not _is_missing(v) else None for v in df[column].tolist()]
-    for position, (label, value) in enumerate(zip(labels, df[column].tolist())):
+    values = df[column].tolist()
+    labels = [None if _is_missing(v) else _ALIASES.get(str(v).strip().lower()) for v in values]
+    for position, (label, value) in enumerate(zip(labels, values)):
         if label is None:
             index = df.index[position]
             row = index + 1 if isinstance(index, (int, np.integer)) else position + 1

@@ -1,0 +1,161 @@
+"""``lamina init``: look at a table and write a config a person can read and edit.
+
+Each column gets a type from its values (number, category, binary); columns that cannot help (constant, empty,
+row numbers, unique IDs) are left out with a comment saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from lamina.config import Config, validate_config
+from lamina.errors import LaminaError, where
+
+MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
+
+
+@dataclass
+class Inferred:
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    outputs: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_integral(values: pd.Series) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(len(numbers)) and bool(np.all(np.mod(numbers, 1) == 0))
+
+
+def _numeric(values: pd.Series) -> bool:
+    present = values.dropna()
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().all()
+
+
+def infer_target(name: str, values: pd.Series, source: str | None) -> str:
+    present = values.dropna()
+    if present.empty:
+        raise LaminaError(where(source, f"target column '{name}' has no values (all missing); pick another target"))
+    distinct = present.nunique()
+    if distinct < 2:
+        raise LaminaError(where(source, (
+            f"target column '{name}' has a single value ({present.iloc[0]!r}); there is nothing to predict"
+        )))
+    if distinct == 2:
+        return "binary"
+    if _numeric(present):
+        if _is_integral(present) and distinct <= MAX_CLASSES_FOR_NUMBERS:
+            return "category"
+        return "number"
+    return "category"
+
+
+def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
+    """The type of an input column, or None and the reason it is left out."""
+    present = values.dropna()
+    n = len(values)
+    if present.empty:
+        return None, "every value is missing"
+    distinct = present.nunique()
+    if distinct == 1:
+        return None, f"one value only ({present.iloc[0]!r})"
+    if distinct == 2:
+        return "binary", None
+    if _numeric(present):
+        numbers = pd.to_numeric(present)
+        if distinct == n and _is_integral(present) and (np.diff(numbers.to_numpy()) == 1).all():
+            return None, "row numbers (consecutive integers), not a feature"
+        return "number", None
+    if distinct == n and n >= 20:
+        return None, "every value is different: an ID or free text (text inputs arrive with the text type)"
+    return "category", None
+
+
+def infer(frame: pd.DataFrame, targets: list[str], source: str | None = None) -> Inferred:
+    missing = [t for t in targets if t not in frame.columns]
+    if missing:
+        shown = ", ".join(repr(c) for c in list(frame.columns)[:10])
+        raise LaminaError(where(source, f"target column {missing[0]!r} not found; columns are {shown}"))
+    result = Inferred()
+    for column in frame.columns:
+        if column in targets:
+            continue
+        kind, why = infer_input(column, frame[column])
+        if kind:
+            result.inputs.append((column, kind))
+        else:
+            result.notes.append(f"left out {column!r}: {why}")
+    for target in targets:
+        result.outputs.append((target, infer_target(target, frame[target], source)))
+    if not result.inputs:
+        raise LaminaError(where(source, "no usable input columns besides the target(s)"))
+    return result
+
+
+def _yaml_name(column: str) -> str:
+    """A column name as written in a YAML flow mapping: plain when it reads back the same, else quoted."""
+    try:
+        if yaml.safe_load(f"{{name: {column}}}") == {"name": column}:
+            return column
+    except yaml.YAMLError:
+        pass
+    return json.dumps(column, ensure_ascii=False)
+
+
+def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str:
+    """The config as YAML with comments: one line per column, every section's knobs shown with their defaults."""
+    defaults = Config.model_validate({
+        "inputs": [{"name": "x", "type": "number"}], "outputs": [{"name": "y", "type": "number"}],
+    }).model_dump(mode="json")
+    first_class = next((t for _, t in inferred.outputs if t in ("binary", "category")), None)
+
+    def flow(section: dict) -> str:
+        return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
+
+    def item(column: str, kind: str) -> str:
+        return f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
+
+    lines = [
+        f"# Lamina config written by `lamina init` from {data_path} ({rows} rows).",
+        "# Edit freely: every key is documented in the README; `lamina train` checks it before training.",
+        f"name: {name}",
+        "data:",
+        f"  path: {data_path}",
+        "  split:",
+        f"    method: {'stratified' if first_class else 'random'}",
+        "    fractions: [0.7, 0.15, 0.15]   # train, validation, test",
+        "    seed: 42",
+        "inputs:",
+        *[item(c, k) for c, k in inferred.inputs],
+        *[f"  # {note}" for note in inferred.notes],
+        "outputs:",
+        *[item(c, k) for c, k in inferred.outputs],
+        "hidden:",
+        "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
+        "trainer:",
+        "\n".join("  " + line for line in flow(defaults["trainer"]).splitlines()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def init_config(data: str | os.PathLike, targets: list[str], output: str | os.PathLike, force: bool = False,
+                name: str | None = None) -> tuple[Path, Inferred]:
+    from lamina.data.read import read_table
+
+    data, output = Path(data), Path(output)
+    if output.exists() and not force:
+        raise LaminaError(f"{output} already exists; pass --force to overwrite it or -o to write elsewhere")
+    frame = read_table(data)
+    inferred = infer(frame, targets, str(data))
+    relative = os.path.relpath(data.resolve(), output.resolve().parent)
+    text = config_text(inferred, relative, name or data.stem, len(frame))
+    validate_config(yaml.safe_load(text), source="generated config")  # what we write must be what we accept
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    return output, inferred
