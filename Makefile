@@ -1,0 +1,31 @@
+# `make demo`: set up and train on real data, printing the metrics.  `make test`: set up and run the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-fast bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python examples/breast_cancer/make_data.py
+	cd examples/breast_cancer && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
+	$(BIN)/python examples/credit_default/make_data.py
+	cd examples/credit_default && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
+
+test: $(BIN)/.installed
+	$(BIN)/pytest -q --durations=15
+
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -q -m "not slow"
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/classical.py
+
+clean:
+	rm -rf $(VENV) runs build examples/*/data.csv
