@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -20,19 +20,10 @@ from lamina.inputs.base import Options
 from lamina.outputs import OUTPUT_TYPES
 
 
-def _validate_options(registry: dict[str, Any], options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    kind = info.data.get("type")
-    if kind not in registry:
-        return options  # the type's own error is reported
-    model = registry[kind].Options
-    unknown = set(options) - set(model.model_fields)
-    if unknown:
-        allowed = ", ".join(model.model_fields) or "none"
-        raise ValueError(f"unknown option {sorted(unknown)[0]!r} for type {kind}; allowed options: {allowed}")
-    return model.model_validate(options).model_dump()
+class ColumnSpec(Options):
+    """One column of the config: its name, its type (a key of the type registry) and the type's options."""
 
-
-class InputSpec(Options):
+    registry: ClassVar[dict[str, Any]]
     name: str
     type: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -40,32 +31,31 @@ class InputSpec(Options):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in INPUT_TYPES:
-            raise ValueError(f"unknown input type {value!r}; allowed: {', '.join(INPUT_TYPES)}")
+        if value not in cls.registry:
+            side = "input" if cls is InputSpec else "output"
+            raise ValueError(f"unknown {side} type {value!r}; allowed: {', '.join(cls.registry)}")
         return value
 
     @field_validator("options")
     @classmethod
     def _options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        return _validate_options(INPUT_TYPES, value or {}, info)
+        kind = info.data.get("type")
+        if kind not in cls.registry:
+            return value  # the type's own error is reported
+        model = cls.registry[kind].Options
+        unknown = set(value or {}) - set(model.model_fields)
+        if unknown:
+            allowed = ", ".join(model.model_fields) or "none"
+            raise ValueError(f"unknown option {sorted(unknown)[0]!r} for type {kind}; allowed options: {allowed}")
+        return model.model_validate(value or {}).model_dump()
 
 
-class OutputSpec(Options):
-    name: str
-    type: str
-    options: dict[str, Any] = Field(default_factory=dict)
+class InputSpec(ColumnSpec):
+    registry: ClassVar[dict[str, Any]] = INPUT_TYPES
 
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value not in OUTPUT_TYPES:
-            raise ValueError(f"unknown output type {value!r}; allowed: {', '.join(OUTPUT_TYPES)}")
-        return value
 
-    @field_validator("options")
-    @classmethod
-    def _options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        return _validate_options(OUTPUT_TYPES, value or {}, info)
+class OutputSpec(ColumnSpec):
+    registry: ClassVar[dict[str, Any]] = OUTPUT_TYPES
 
 
 class SplitConfig(Options):

@@ -20,17 +20,11 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class InputType:
-    """One column of the input layer.
-
-    Subclasses set ``kind`` and ``Options`` and implement ``fit``, ``transform`` and ``encoder``.
-    ``passthrough`` types (numbers, binaries) have the identity as encoder: the model concatenates their
-    transformed values once per dataset instead of once per step, which keeps per-step overhead low.
-    """
+class ColumnType:
+    """A column's type: its name, its options and the state fitted on the training split (plain JSON)."""
 
     kind: ClassVar[str]
     Options: ClassVar[type[Options]] = Options
-    passthrough: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Options, state: dict[str, Any] | None = None) -> None:
         self.name = name
@@ -42,6 +36,17 @@ class InputType:
 
     def transform(self, values: pd.Series) -> torch.Tensor:
         raise NotImplementedError
+
+
+class InputType(ColumnType):
+    """One column of the input layer.
+
+    Subclasses set ``kind`` and ``Options`` and implement ``fit``, ``transform`` and ``encoder``.
+    ``passthrough`` types (numbers, binaries) have the identity as encoder: the model concatenates their
+    transformed values once per dataset instead of once per step, which keeps per-step overhead low.
+    """
+
+    passthrough: ClassVar[bool] = False
 
     def encoder(self) -> nn.Module:
         """An ``nn.Module`` with an ``out_dim`` attribute, mapping the transformed tensor to ``(batch, out_dim)``."""

@@ -9,13 +9,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
-from lamina.inputs.base import Options
+from lamina.inputs.base import ColumnType
 
 
-class OutputType:
+class OutputType(ColumnType):
     """One target of the output layer.
 
     ``transform`` turns raw target values into the tensor the loss wants; ``decode`` turns the head's raw outputs
@@ -23,21 +22,9 @@ class OutputType:
     ``primary_metric`` is what early stopping watches by default, with ``higher_is_better``.
     """
 
-    kind: ClassVar[str]
-    Options: ClassVar[type[Options]] = Options
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
-
-    def __init__(self, name: str, options: Options, state: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.options = options
-        self.state: dict[str, Any] = state or {}
-
-    def fit(self, values: pd.Series) -> None:
-        raise NotImplementedError
-
-    def transform(self, values: pd.Series) -> torch.Tensor:
-        raise NotImplementedError
+    metric_names: ClassVar[tuple[str, ...]]
 
     def head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
