@@ -151,6 +151,10 @@ def predict(
     if missing:
         raise LaminaError(f"{data}: --keep column {missing[0]!r} not found")
     predictions = load(model_dir).predict(frame, source=str(data))
+    clash = [k for k in keep if k in predictions.columns]
+    if clash:
+        raise LaminaError(f"{data}: --keep column {clash[0]!r} has the name of a prediction column; "
+                          "rename it in the file, or use `lamina evaluate` to compare predictions with labels")
     if keep:
         predictions = frame[keep].join(predictions)
     if output is None:

@@ -11,3 +11,10 @@ class LaminaError(Exception):
 def where(source: str | None, message: str) -> str:
     """Prefix a message with the file (or other source) it is about, when known."""
     return f"{source}: {message}" if source else message
+
+
+def row_name(label: object) -> str:
+    """How a row is named in messages: 1-based for the integer rows of a file, else the frame's own index label."""
+    import numbers
+
+    return str(int(label) + 1) if isinstance(label, numbers.Integral) else repr(label)

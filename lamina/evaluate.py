@@ -84,6 +84,10 @@ def print_runs(folder: Path) -> None:
         return
     columns = list(dict.fromkeys(k for run in runs for k in run))
     table = Table(*columns)
+    # A run name is what the user types next: never cut it, even on a narrow terminal.
+    table.columns[0].no_wrap, table.columns[0].min_width = True, max(len(run["run"]) for run in runs)
     for run in runs:
         table.add_row(*[_fmt(run.get(c, "")) for c in columns])
-    Console().print(table)
+    console = Console()
+    # Off a terminal (a pipe, a file) there is no width to fit: print every name and number whole.
+    (console if console.is_terminal else Console(width=10_000)).print(table)

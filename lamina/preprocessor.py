@@ -72,6 +72,17 @@ class Preprocessor:
             log.warning("%s%d row(s) with a missing target left out", f"{source}: " if source else "", int((~present).sum()))
         return frame[present]
 
+    def drop_unseen_classes(self, frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
+        """Validation or test rows of a class the training split never had cannot enter the loss: leave them out."""
+        keep = pd.Series(True, index=frame.index)
+        for t in self.outputs:
+            known = t.known(frame[t.name])
+            if not known.all():
+                log.warning("%s%d row(s) whose '%s' class never occurs in the training split left out (e.g. %r)",
+                            f"{source}: " if source else "", int((~known).sum()), t.name, frame[t.name][~known].iloc[0])
+            keep &= known
+        return frame[keep]
+
     def inputs_to_tensors(self, frame: pd.DataFrame, source: str | None = None) -> dict[str, torch.Tensor]:
         self.check_columns(frame, source, targets=False)
         batch: dict[str, torch.Tensor] = {}

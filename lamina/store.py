@@ -108,6 +108,10 @@ def load(path: str | os.PathLike) -> Predictor:
     try:
         config = validate_config(info["config"], source=str(folder / INFO))
         preprocessor = Preprocessor(config, info["preprocessor"])
+        unfitted = [t.name for t in [*preprocessor.inputs, *preprocessor.outputs] if not t.state]
+        if unfitted:
+            raise LaminaError(f"{folder / INFO}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
+                              "retrain or restore the model directory")
         network = preprocessor.network()
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None

@@ -77,8 +77,11 @@ def lr_factor(trainer: TrainerConfig, step: int, total: int) -> float:
     return 1.0
 
 
-def _split(prep: Preprocessor, frame: pd.DataFrame, source: str | None) -> Split:
-    frame = prep.drop_missing_targets(frame, source) if len(frame) else frame
+def _split(prep: Preprocessor, frame: pd.DataFrame, source: str | None, name: str) -> Split:
+    if len(frame):
+        frame = prep.drop_missing_targets(frame, source)
+    if len(frame) and name != "train":
+        frame = prep.drop_unseen_classes(frame, f"{source} ({name} split)" if source else name)
     if len(frame) == 0:
         return Split(frame, {}, {})
     return Split(frame, prep.inputs_to_tensors(frame, source), prep.targets_to_tensors(frame, source))
@@ -128,10 +131,16 @@ def fit(
     checkpoint = load_checkpoint(workdir) if (workdir and resume) else None
     if resume and checkpoint is None:
         log.warning("no checkpoint found in %s; training from the start", workdir)
+    # Checked before the checkpoint's fitted states are used: they only fit the config they were written with.
+    if checkpoint is not None and checkpoint[1]["config"] != config.model_dump(mode="json"):
+        raise LaminaError(
+            f"{workdir}: the config changed since this checkpoint was written; resume with the same config, "
+            "or train without --resume to start over"
+        )
     prep = Preprocessor(config, checkpoint[1]["preprocessor"] if checkpoint else None)
     if checkpoint is None:
         prep.fit(frames["train"], sources.get("train"))
-    splits = {name: _split(prep, frame, sources.get(name)) for name, frame in frames.items()}
+    splits = {name: _split(prep, frame, sources.get(name), name) for name, frame in frames.items()}
     train, valid = splits["train"], splits.get("validation")
     if len(train) == 0:
         raise LaminaError("the training split is empty; check data.split.fractions or the train file")
@@ -158,11 +167,6 @@ def fit(
     best_state = copy.deepcopy(net.state_dict())
     if checkpoint is not None:
         tensors, state = checkpoint
-        if state["config"] != config.model_dump(mode="json"):
-            raise LaminaError(
-                f"{workdir}: the config changed since this checkpoint was written; resume with the same config, "
-                "or train without --resume to start over"
-            )
         net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
         load_optimizer(optimizer, tensors, state["param_groups"])

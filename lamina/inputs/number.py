@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, row_name
 from lamina.inputs.base import InputType, Options
 
 
@@ -24,7 +24,7 @@ def to_numbers(values: pd.Series, column: str, type_name: str = "number") -> np.
     if bad.any():
         row = bad.idxmax()
         raise LaminaError(
-            f"column '{column}' row {row + 1}: {values[row]!r} is not a number, but the column's type is {type_name}; "
+            f"column '{column}' row {row_name(row)}: {values[row]!r} is not a number, but the column's type is {type_name}; "
             "fix the value or declare the column as a category"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)

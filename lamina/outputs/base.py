@@ -33,6 +33,10 @@ class OutputType(ColumnType):
         """A module ``loss(raw_output, target) -> scalar``."""
         raise NotImplementedError
 
+    def known(self, values: pd.Series) -> np.ndarray:
+        """Which target values the fitted output can score (class outputs: classes seen in training)."""
+        return np.ones(len(values), dtype=bool)
+
     def calibrate(self, raw: np.ndarray, values: pd.Series) -> None:
         """Tune decoding on the validation split (e.g. a decision threshold). Default: nothing to tune."""
 

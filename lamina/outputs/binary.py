@@ -85,6 +85,9 @@ class BinaryOutput(OutputType):
     def transform(self, values: pd.Series) -> torch.Tensor:
         return class_index(self.name, values, self.state["classes"])
 
+    def known(self, values: pd.Series) -> np.ndarray:
+        return truth_index(values, self.state["classes"]) >= 0
+
     def head(self, in_dim: int) -> nn.Module:
         return nn.Linear(in_dim, 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn import metrics as skm
 from torch import nn
 from torch.nn import functional as F
 
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, row_name
 from lamina.inputs.base import Options
 from lamina.inputs.binary import label
 
@@ -53,7 +54,7 @@ def class_index(name: str, values: pd.Series, classes: list[str]) -> torch.Tenso
     if unknown.any():
         row = unknown.idxmax()
         raise LaminaError(
-            f"target '{name}' row {row + 1}: class {values[row]!r} was not in the training data (classes: "
+            f"target '{name}' row {row_name(row)}: class {values[row]!r} was not in the training data (classes: "
             f"{', '.join(classes[:10])}); remove those rows or retrain with them"
         )
     return torch.from_numpy(np.array(index.to_numpy(dtype=np.float64, na_value=-100), dtype=np.int64))
@@ -86,6 +87,14 @@ def classification_loss(options: ClassOptions, weights: list[float] | None) -> n
 def classification_metrics(truth: np.ndarray, predicted: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """Metrics of integer class indices ``truth``/``predicted`` and probabilities ``proba`` (n, classes)."""
     labels = list(range(len(classes)))
+    with warnings.catch_warnings():
+        # A class absent from a small split is normal here; sklearn's warning about it would only be noise.
+        warnings.simplefilter("ignore", UserWarning)
+        return _classification_metrics(truth, predicted, proba, classes, labels)
+
+
+def _classification_metrics(truth: np.ndarray, predicted: np.ndarray, proba: np.ndarray, classes: list[str],
+                            labels: list[int]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "accuracy": float(skm.accuracy_score(truth, predicted)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(truth, predicted)),
