@@ -16,6 +16,8 @@ demo: $(BIN)/.installed
 	cd examples/breast_cancer && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
 	$(BIN)/python examples/credit_default/make_data.py
 	cd examples/credit_default && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
+	$(BIN)/python examples/digits/make_data.py
+	cd examples/digits && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
 
 test: $(BIN)/.installed
 	$(BIN)/pytest -q --durations=15
@@ -26,6 +28,9 @@ test-fast: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/classical.py
+	$(BIN)/python benchmarks/images.py
+	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/recommend.py
 
 clean:
-	rm -rf $(VENV) runs build examples/*/data.csv
+	rm -rf $(VENV) runs build examples/*/data.csv examples/digits/digits examples/digits/mnist examples/digits/digits.csv

@@ -69,12 +69,38 @@ def main_options(ctx: typer.Context, debug: bool = typer.Option(False, "--debug"
 def init(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="A CSV, TSV, Parquet or JSONL file."),
-    target: list[str] = typer.Option(..., "--target", "-t", help="Column to predict (repeat for several)."),
+    target: list[str] = typer.Option([], "--target", "-t", help="Column to predict (repeat for several)."),
     output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing config."),
+    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | recommendation (needs --user, --item)."),
+    user: Optional[str] = typer.Option(None, "--user", help="recommendation: the user ID column."),
+    item: Optional[str] = typer.Option(None, "--item", help="recommendation: the item ID column."),
+    rating: Optional[str] = typer.Option(None, "--rating", help="recommendation: an explicit rating column."),
+    min_rating: Optional[float] = typer.Option(None, "--min-rating", help="recommendation: ratings ≥ this are positives."),
+    time: Optional[str] = typer.Option(None, "--time", help="recommendation: a timestamp column (temporal split)."),
 ) -> None:
     """Write a config for DATA, with each column's type inferred from its values."""
+    from lamina.errors import LaminaError
+
+    if task == "recommendation":
+        from lamina.recommend.commands import init_recommendation_config
+
+        if not user or not item or target:
+            raise LaminaError("--task recommendation needs --user COLUMN and --item COLUMN (and no --target)")
+        path, notes = init_recommendation_config(data, user, item, output, rating=rating, min_rating=min_rating,
+                                                 time=time, name=name, force=force)
+        typer.echo(f"wrote {path}: recommendation, users '{user}' × items '{item}'")
+        for note in notes:
+            typer.echo(f"  {note}")
+        typer.echo(f"next: lamina train {path}")
+        return
+    if task != "prediction":
+        raise LaminaError(f"--task {task!r}: allowed: prediction, recommendation")
+    if not target:
+        raise LaminaError("give the column to predict with --target COLUMN (or --task recommendation --user U --item I)")
+    if any(v is not None for v in (user, item, rating, min_rating, time)):
+        raise LaminaError("--user, --item, --rating, --min-rating and --time are for --task recommendation")
     from lamina.infer import init_config
 
     path, inferred = init_config(data, target, output, force=force, name=name)
@@ -107,7 +133,12 @@ def train(
         typer.echo(f"interrupted: the last finished epoch is saved in {where}; "
                    f"continue with `lamina train {config} --resume`", err=True)
         raise typer.Exit(130) from None
-    print_metrics(model.metrics)
+    if getattr(model, "task", None) == "recommendation":
+        from lamina.recommend.commands import print_recommendation_metrics
+
+        print_recommendation_metrics(model.metrics["test"], model.info["protocol"])
+    else:
+        print_metrics(model.metrics)
     typer.echo(f"model directory: {model.info['run_dir']} (best epoch {model.info['best_epoch']} of {model.info['epochs_run']})")
 
 
@@ -139,18 +170,19 @@ def predict(
     data: Path = typer.Argument(..., help="A file with the model's input columns."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV, TSV, Parquet or JSONL; default: CSV on stdout."),
     keep: list[str] = typer.Option([], "--keep", "-k", help="Input column to copy into the output (repeatable), e.g. an ID."),
+    runtime: str = typer.Option("torch", "--runtime", help="torch or onnx (ONNX Runtime on model.onnx; see `lamina export`)."),
 ) -> None:
     """Predict for every row of DATA: each output's value and class probabilities."""
     from lamina.data.read import read_table
     from lamina.data.write import write_table
     from lamina.errors import LaminaError
-    from lamina.store import load
+    from lamina.export import load
 
     frame = read_table(data)
     missing = [k for k in keep if k not in frame.columns]
     if missing:
         raise LaminaError(f"{data}: --keep column {missing[0]!r} not found")
-    predictions = load(model_dir).predict(frame, source=str(data))
+    predictions = load(model_dir, runtime).predict(frame, source=str(data))
     clash = [k for k in keep if k in predictions.columns]
     if clash:
         raise LaminaError(f"{data}: --keep column {clash[0]!r} has the name of a prediction column; "
@@ -174,6 +206,74 @@ def runs(
     from lamina.evaluate import print_runs
 
     print_runs(output_dir)
+
+
+@app.command()
+@command
+def serve(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
+    runtime: str = typer.Option("torch", "--runtime", help="torch (PyTorch) or onnx (ONNX Runtime; run `lamina export` first)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads per prediction (default: the runtime's)."),
+) -> None:
+    """Serve a model over HTTP: REST API (/predict, /model, /health, /docs) and a web page at /."""
+    from lamina.serve import serve as run_server
+
+    run_server(model_dir, host=host, port=port, runtime=runtime, threads=threads)
+
+
+@app.command()
+@command
+def export(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),
+    format: str = typer.Option("onnx", "--format", "-f", help="Export format: onnx."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Rows to check the export against PyTorch with "
+                                        "(default: rows drawn from the model's fitted inputs; needed for images)."),
+) -> None:
+    """Export a model's network to MODEL_DIR/model.onnx, checked against PyTorch (max difference <= 1e-4)."""
+    from lamina.errors import LaminaError
+    from lamina.export import export_onnx
+
+    if format != "onnx":
+        raise LaminaError(f"--format {format!r}: the only export format is onnx")
+    path = export_onnx(model_dir, data)
+    typer.echo(f"wrote {path}")
+
+
+# --- recommendations (lamina.recommend) ----------------------------------------------------------------------------
+
+
+@app.command()
+@command
+def recommend(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A recommendation model directory (`task: recommendation`)."),
+    user: Optional[str] = typer.Option(None, "--user", "-u", help="One user ID."),
+    users: Optional[Path] = typer.Option(None, "--users", help="A file with a column of user IDs (and user features)."),
+    k: int = typer.Option(10, "-k", "--top", min=1, help="How many items per user."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write CSV, TSV, Parquet or JSONL instead of a table."),
+) -> None:
+    """Top-k items each user has not interacted with, with scores. Unknown users get popular items, with a note."""
+    from lamina.recommend.commands import recommend as run_recommend
+
+    run_recommend(model_dir, user=user, users_file=users, k=k, output=output)
+
+
+@app.command()
+@command
+def similar(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A recommendation model directory (`task: recommendation`)."),
+    item: str = typer.Option(..., "--item", "-i", help="An item ID of the model's catalogue."),
+    k: int = typer.Option(10, "-k", "--top", min=1, help="How many items."),
+) -> None:
+    """The items nearest to ITEM in the learned item space."""
+    from lamina.recommend.commands import similar as run_similar
+
+    run_similar(model_dir, item, k)
 
 
 def main() -> None:

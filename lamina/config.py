@@ -108,15 +108,77 @@ class TrainerConfig(Options):
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads for training; default: torch's (all cores)")
+
+
+class RecommendationConfig(Options):
+    """``task: recommendation``: a log of user–item interactions → a two-tower ranking model (lamina.recommend)."""
+
+    user: str = Field(description="column of user IDs")
+    item: str = Field(description="column of item IDs")
+    rating: str | None = Field(None, description="explicit rating column; with min_rating, thresholded to positives")
+    min_rating: float | None = Field(None, description="interactions rated at least this are positives")
+    time: str | None = Field(None, description="timestamp column: temporal leave-last-out split, else random per user")
+    title: str | None = Field(None, description="item column shown beside item IDs in recommendations")
+    user_features: list[InputSpec] = Field(default_factory=list, description="columns describing the user")
+    item_features: list[InputSpec] = Field(default_factory=list, description="columns describing the item")
+    history: bool = Field(True, description="user tower also sees the mean embedding of the user's training items")
+    recent: int = Field(10, ge=0, le=1000, description="user tower also sees the mean of its last N items (0: off)")
+    embedding_dim: int = Field(64, ge=2, le=4096)
+    loss: Literal["softmax", "bpr"] = Field("softmax", description="in-batch softmax with popularity correction | BPR")
+    popularity_correction: bool = Field(True, description="for softmax: subtract log(item frequency) from logits")
+    temperature: float = Field(0.05, gt=0, description="for softmax: scores are cosines divided by this")
+    k: int = Field(10, ge=1, description="cut-off of Recall@k, NDCG@k, HitRate@k")
+    baselines: list[Literal["popularity", "ease"]] = Field(default_factory=lambda: ["popularity", "ease"])
+    ease_lambda: float = Field(500.0, gt=0, description="L2 strength of the EASE baseline")
+
+    @model_validator(mode="after")
+    def _columns(self) -> RecommendationConfig:
+        roles = {"user": self.user, "item": self.item, "rating": self.rating, "time": self.time}
+        taken = [c for c in roles.values() if c]
+        if len(set(taken)) < len(taken):
+            raise ValueError("user, item, rating and time must name different columns")
+        features = [s.name for s in [*self.user_features, *self.item_features]]
+        for name in features:
+            if name in taken or features.count(name) > 1:
+                raise ValueError(f"column {name!r} is listed twice (a feature is one column, not the user, item, "
+                                 "rating or time column)")
+        if self.min_rating is not None and not self.rating:
+            raise ValueError("min_rating needs rating (the column it thresholds)")
+        return self
 
 
 class Config(Options):
     name: str | None = Field(None, description="run name; default: the config file's name")
+    task: Literal["prediction", "recommendation"] = "prediction"
     data: DataConfig = Field(default_factory=DataConfig)
-    inputs: list[InputSpec] = Field(min_length=1)
-    outputs: list[OutputSpec] = Field(min_length=1)
+    inputs: list[InputSpec] = Field(default_factory=list)
+    outputs: list[OutputSpec] = Field(default_factory=list)
+    recommendation: RecommendationConfig | None = None
     hidden: HiddenConfig = Field(default_factory=HiddenConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_sections(cls, raw: Any) -> Any:
+        # A prediction needs inputs and outputs; a recommendation needs its own section and neither of them.
+        if not isinstance(raw, dict):
+            return raw
+        if raw.get("task", "prediction") == "recommendation":
+            if raw.get("recommendation") is None:
+                raise ValueError("recommendation: required but missing (task is 'recommendation'); give user and item")
+            if raw.get("inputs") or raw.get("outputs"):
+                raise ValueError("inputs/outputs are not used with task 'recommendation'; list side columns in "
+                                 "recommendation.user_features / recommendation.item_features")
+            return raw
+        if raw.get("recommendation") is not None:
+            raise ValueError("recommendation: only used with 'task: recommendation'")
+        for key in ("inputs", "outputs"):
+            if key not in raw:
+                raise ValueError(f"{key}: required but missing")
+            if isinstance(raw[key], list) and not raw[key]:
+                raise ValueError(f"{key}: give at least one column")
+        return raw
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -32,10 +32,7 @@ class Block(nn.Module):
 
 
 class Hidden(nn.Module):
-    """``depth`` blocks of ``width`` units; depth 0 hands the encoded inputs straight to the heads.
-
-    ``forward(x, keep=True)`` also returns every block's output, for layer probes.
-    """
+    """``depth`` blocks of ``width`` units; depth 0 hands the encoded inputs straight to the heads."""
 
     def __init__(self, in_dim: int, config: HiddenConfig) -> None:
         super().__init__()

@@ -1,7 +1,7 @@
 """``lamina init``: look at a table and write a config a person can read and edit.
 
-Each column gets a type from its values (number, category, binary); columns that cannot help (constant, empty,
-row numbers, unique IDs) are left out with a comment saying why.
+Each column gets a type from its values (number, category, binary; image for paths of image files); columns
+that cannot help (constant, empty, row numbers, unique IDs) are left out with a comment saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from lamina.config import Config, validate_config
+from lamina.data.folders import is_image_file
 from lamina.errors import LaminaError, where
 
 MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
@@ -77,16 +78,29 @@ def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
     return "category", None
 
 
+def holds_image_paths(values: pd.Series, base_dir: Path) -> bool:
+    """Every value names an image file by its extension, and the first few exist (relative to ``base_dir``)."""
+    present = values.dropna()
+    if present.empty or not all(isinstance(v, str) and is_image_file(v) for v in present):
+        return False
+    return any((base_dir / os.path.expanduser(v)).is_file() for v in present.iloc[:20])
+
+
 def infer(frame: pd.DataFrame, targets: list[str], source: str | None = None) -> Inferred:
     missing = [t for t in targets if t not in frame.columns]
     if missing:
         shown = ", ".join(repr(c) for c in list(frame.columns)[:10])
         raise LaminaError(where(source, f"target column {missing[0]!r} not found; columns are {shown}"))
     result = Inferred()
+    # Image paths in a table are relative to its folder; a folder of images is its own base.
+    base_dir = Path.cwd() if source is None else Path(source) if Path(source).is_dir() else Path(source).parent
     for column in frame.columns:
         if column in targets:
             continue
-        kind, why = infer_input(column, frame[column])
+        if holds_image_paths(frame[column], base_dir):
+            kind, why = "image", None
+        else:
+            kind, why = infer_input(column, frame[column])
         if kind:
             result.inputs.append((column, kind))
         else:
@@ -119,7 +133,10 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
 
     def item(column: str, kind: str) -> str:
-        return f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
+        line = f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
+        if kind == "image":  # many knobs: name them, so a reader knows what the options map may hold
+            line += "   # options: size, channels, resize, augment, flip, encoder, widths, depths, on_bad_input ..."
+        return line
 
     lines = [
         f"# Lamina config written by `lamina init` from {data_path} ({rows} rows).",

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lamina.data.paths import resolve_paths
 from lamina.data.read import read_table
 from lamina.errors import LaminaError, where
 from lamina.model import Network
@@ -21,7 +23,11 @@ PREDICT_BATCH = 4096
 
 
 def run_network(net: Network, inputs: dict[str, torch.Tensor], batch_size: int = PREDICT_BATCH) -> dict[str, np.ndarray]:
-    """Raw head outputs for every row, in eval mode and without gradients, in batches to bound memory."""
+    """Raw head outputs for every row, in eval mode and without gradients, in batches to bound memory.
+
+    ``net`` may also be another runtime with the same inputs and outputs (``lamina.export.OnnxNetwork``)."""
+    if not isinstance(net, torch.nn.Module):
+        return net.run(inputs, batch_size)
     n = len(next(iter(inputs.values())))
     device = next(net.parameters()).device
     was_training = net.training
@@ -51,9 +57,15 @@ class Predictor:
         return self.info.get("metrics", {})
 
     def _frame(self, data: pd.DataFrame | str, source: str | None) -> tuple[pd.DataFrame, str | None]:
+        """The rows to predict; file paths in them (images) are relative to the file or folder they were read from."""
         if isinstance(data, pd.DataFrame):
-            return data, source
-        return read_table(data), source or str(data)
+            frame, base = data, source  # a frame read from the file ``source`` names (as the CLI does)
+        else:
+            frame, base, source = read_table(data), str(data), source or str(data)
+        columns = [t.name for t in self.preprocessor.inputs if t.holds_paths]
+        if columns and base and Path(base).exists():
+            frame = resolve_paths(frame, columns, base if Path(base).is_dir() else Path(base).parent)
+        return frame, source
 
     def predict_raw(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, np.ndarray]:
         frame, source = self._frame(data, source)
@@ -64,6 +76,7 @@ class Predictor:
     def predict(self, data: pd.DataFrame | str, source: str | None = None) -> pd.DataFrame:
         """One row per input row: each output's prediction, then its class probabilities where it has classes."""
         frame, source = self._frame(data, source)
+        frame = self.preprocessor.drop_bad_inputs(frame, source)
         raw = self.predict_raw(frame, source)
         parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
         result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
@@ -75,5 +88,6 @@ class Predictor:
         frame, source = self._frame(data, source)
         self.preprocessor.check_columns(frame, source, targets=True)
         frame = self.preprocessor.drop_missing_targets(frame, source)
+        frame = self.preprocessor.drop_bad_inputs(frame, source)
         raw = self.predict_raw(frame, source)
         return {t.name: {"rows": len(frame), **t.metrics(frame[t.name], raw[t.name])} for t in self.preprocessor.outputs}

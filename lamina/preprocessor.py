@@ -7,6 +7,7 @@ JSON stored in ``lamina.json``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,7 +25,7 @@ log = logging.getLogger("lamina")
 
 
 class Preprocessor:
-    def __init__(self, config: Config, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: Config, state: dict[str, Any] | None = None, cache_dir: Path | None = None) -> None:
         self.config = config
         state = state or {}
         self.inputs: list[InputType] = [
@@ -35,6 +36,12 @@ class Preprocessor:
             OUTPUT_TYPES[s.type](s.name, OUTPUT_TYPES[s.type].Options(**s.options), state.get("outputs", {}).get(s.name))
             for s in config.outputs
         ]
+        self.set_cache_dir(cache_dir)
+
+    def set_cache_dir(self, cache_dir: Path | None) -> None:
+        """Where types may keep derived files (decoded images) between transforms; None: keep nothing."""
+        for t in self.inputs:
+            t.cache_dir = cache_dir
 
     def state(self) -> dict[str, Any]:
         return {"inputs": {t.name: t.state for t in self.inputs}, "outputs": {t.name: t.state for t in self.outputs}}
@@ -81,6 +88,21 @@ class Preprocessor:
                 log.warning("%s%d row(s) whose '%s' class never occurs in the training split left out (e.g. %r)",
                             f"{source}: " if source else "", int((~known).sum()), t.name, frame[t.name][~known].iloc[0])
             keep &= known
+        return frame[keep]
+
+    def drop_bad_inputs(self, frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
+        """Rows an input type cannot use (an unreadable image with on_bad_input: skip) are left out; the type warns."""
+        keep = None
+        try:
+            for t in self.inputs:
+                if t.name in frame.columns and (usable := t.usable(frame[t.name])) is not None:
+                    keep = usable if keep is None else keep & usable
+        except LaminaError as e:
+            raise LaminaError(where(source, str(e))) from None
+        if keep is None:
+            return frame
+        if not keep.any():
+            raise LaminaError(where(source, "no row has a usable input left; check the files the warnings name"))
         return frame[keep]
 
     def inputs_to_tensors(self, frame: pd.DataFrame, source: str | None = None) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ directory only ever appears whole.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,8 @@ from lamina.data.load import load_splits
 from lamina.predictor import Predictor
 from lamina.store import write_model
 from lamina.training import fit
+
+CACHE, RUN_LOG = "cache", "train.log"  # in the run's folder: decoded inputs while training; warnings
 
 
 def as_config(config: str | os.PathLike | dict[str, Any] | Config) -> tuple[Config, Path, str]:
@@ -55,6 +58,7 @@ def train(
     output: str | os.PathLike | None = None,
     resume: bool = False,
     verbose: bool = True,
+    report: bool = True,
 ) -> Predictor:
     """Train the model a config describes and write its model directory; returns the trained model.
 
@@ -62,6 +66,10 @@ def train(
     exists); by default ``<output_dir>/<name>``, with a numbered suffix if taken.
     """
     parsed, base_dir, name = as_config(config)
+    if parsed.task == "recommendation":  # a ranking model has its own data protocol and batch step
+        from lamina.recommend.train import train_recommendation
+
+        return train_recommendation(parsed, base_dir, name, data, output_dir, output, verbose, resume)  # type: ignore[return-value]
     frames, sources = load_splits(parsed, base_dir, data)
     out_root = Path(output).parent if output else Path(output_dir)
     workdir = incomplete_dir(out_root, Path(output).name if output else name)
@@ -70,15 +78,32 @@ def train(
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(dump_config(parsed), encoding="utf-8")
 
-    fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose)
+    # The run's log: warnings (e.g. unreadable images left out) stay with the model directory.
+    handler = logging.FileHandler(workdir / RUN_LOG, encoding="utf-8", delay=True)  # created on the first record
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
+    logging.getLogger("lamina").addHandler(handler)
+    try:
+        fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose,
+                     cache_dir=workdir / CACHE)
+    finally:
+        logging.getLogger("lamina").removeHandler(handler)
+        handler.close()
 
     predictor = fitted.predictor
     for leftover in (TENSORS, STATE):
         (workdir / leftover).unlink(missing_ok=True)
+    shutil.rmtree(workdir / CACHE, ignore_errors=True)  # decoded images: big, and re-derivable from the data
     write_model(predictor, workdir)
     destination = Path(output) if output else free_name(out_root, name)
     if destination.exists():
         shutil.rmtree(destination)
     os.replace(workdir, destination)
     predictor.info["run_dir"] = str(destination)
+    if report:  # report.html: a failure here only warns, the model directory is already in place
+        try:
+            from lamina.report import write_report
+
+            write_report(destination, predictor=predictor, frames=frames)
+        except Exception as e:  # noqa: BLE001
+            logging.getLogger("lamina").warning("report.html not written: %s: %s", type(e).__name__, e)
     return predictor

@@ -67,6 +67,8 @@ def publish(staging: Path, destination: Path) -> None:
 
 def save(predictor: Predictor, path: str | os.PathLike) -> Path:
     """Save a model directory atomically. ``lamina.load(path)`` reads it back."""
+    if getattr(predictor, "task", None) == "recommendation":  # lamina.recommend.model.Recommender
+        return predictor.save(path)  # type: ignore[attr-defined]
     destination = Path(path)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.with_name(f".{destination.name}.partial")
@@ -105,6 +107,10 @@ def load(path: str | os.PathLike) -> Predictor:
     """
     folder = Path(path)
     info = read_info(folder)
+    if info.get("task") == "recommendation":  # a two-tower recommender: lamina.recommend.model.Recommender
+        from lamina.recommend.model import load_recommender
+
+        return load_recommender(folder, info)  # type: ignore[return-value]
     try:
         config = validate_config(info["config"], source=str(folder / INFO))
         preprocessor = Preprocessor(config, info["preprocessor"])

@@ -7,7 +7,6 @@ Batches are slices of in-memory tensors picked by a seeded permutation: no DataL
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -80,11 +79,30 @@ def lr_factor(trainer: TrainerConfig, step: int, total: int) -> float:
 def _split(prep: Preprocessor, frame: pd.DataFrame, source: str | None, name: str) -> Split:
     if len(frame):
         frame = prep.drop_missing_targets(frame, source)
+        frame = prep.drop_bad_inputs(frame, f"{source} ({name} split)" if source else name)
     if len(frame) and name != "train":
         frame = prep.drop_unseen_classes(frame, f"{source} ({name} split)" if source else name)
     if len(frame) == 0:
         return Split(frame, {}, {})
     return Split(frame, prep.inputs_to_tensors(frame, source), prep.targets_to_tensors(frame, source))
+
+
+def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights; cloning tensors costs a quarter of deepcopying the state dict."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _total_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], index: torch.Tensor,
+                losses: dict[str, torch.nn.Module], weights: dict[str, float]) -> torch.Tensor:
+    """The weighted sum of the outputs' losses, without extra ops when there is one output of weight 1."""
+    total: torch.Tensor | None = None
+    for name, raw in out.items():
+        part = losses[name](raw, targets[name][index])
+        if weights[name] != 1.0:
+            part = part * weights[name]
+        total = part if total is None else total + part
+    assert total is not None
+    return total
 
 
 def _val_loss(prep: Preprocessor, split: Split, raw: dict[str, np.ndarray], losses: dict[str, torch.nn.Module],
@@ -117,11 +135,13 @@ def fit(
     resume: bool = False,
     verbose: bool = True,
     stop_after_epoch: int | None = None,
+    cache_dir: Path | None = None,
 ) -> Fitted:
     """Fit the preprocessor on ``frames['train']``, train the network, tune decoding on validation, score every split.
 
     ``workdir`` receives a checkpoint every epoch and ``metrics.jsonl``; with ``resume`` training continues from the
-    checkpoint there. ``stop_after_epoch`` ends the run early as a crash would (for tests of resume).
+    checkpoint there. ``stop_after_epoch`` ends the run early as a crash would (for tests of resume). ``cache_dir``
+    keeps what input types derive from files (decoded images) for the run.
     """
     sources = sources or {}
     trainer = config.trainer
@@ -137,7 +157,7 @@ def fit(
             f"{workdir}: the config changed since this checkpoint was written; resume with the same config, "
             "or train without --resume to start over"
         )
-    prep = Preprocessor(config, checkpoint[1]["preprocessor"] if checkpoint else None)
+    prep = Preprocessor(config, checkpoint[1]["preprocessor"] if checkpoint else None, cache_dir)
     if checkpoint is None:
         prep.fit(frames["train"], sources.get("train"))
     splits = {name: _split(prep, frame, sources.get(name), name) for name, frame in frames.items()}
@@ -151,7 +171,9 @@ def fit(
     net = prep.network().to(device)
     losses = {t.name: t.loss().to(device) for t in prep.outputs}
     weights = {t.name: t.options.loss_weight for t in prep.outputs}
-    optimizer = torch.optim.AdamW(net.parameters(), lr=trainer.learning_rate, weight_decay=trainer.weight_decay)
+    # The fused kernel does the whole update in one pass: a third less time per step for small networks.
+    optimizer = torch.optim.AdamW(net.parameters(), lr=trainer.learning_rate, weight_decay=trainer.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
     shuffle = torch.Generator().manual_seed(trainer.seed)
     n = len(train)
     batch_size = min(trainer.batch_size, n)
@@ -164,7 +186,7 @@ def fit(
 
     history: list[dict[str, Any]] = []
     best_score, best_epoch, bad_epochs, start_epoch = math.inf, 0, 0, 0
-    best_state = copy.deepcopy(net.state_dict())
+    best_state = _snapshot(net)
     if checkpoint is not None:
         tensors, state = checkpoint
         net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -180,6 +202,11 @@ def fit(
     train_targets = {k: v.to(device) for k, v in train.targets.items()}
     progress = EpochProgress(trainer.epochs, start_epoch, enabled=verbose)
     patience = trainer.early_stopping.patience
+    threads_before = torch.get_num_threads()
+    if trainer.threads:
+        # Small networks gain nothing from a second intra-op thread, and on a busy machine threads waiting on each
+        # other can make an epoch many times slower: the knob lets a user pin it.
+        torch.set_num_threads(trainer.threads)
     try:
         for epoch in range(start_epoch + 1, trainer.epochs + 1):
             started = time.perf_counter()
@@ -192,7 +219,7 @@ def fit(
                 for group in optimizer.param_groups:
                     group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps)
                 out = net({k: v[index] for k, v in train_inputs.items()})
-                loss = sum(weights[k] * losses[k](out[k], train_targets[k][index]) for k in out)
+                loss = _total_loss(out, train_targets, index, losses, weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if trainer.grad_clip:
@@ -218,9 +245,12 @@ def fit(
             record["lr"] = optimizer.param_groups[0]["lr"]
             record["seconds"] = time.perf_counter() - started
             history.append(record)
-            if score < best_score:
+            if not has_valid:
+                # Nothing held out to choose an epoch by: the model is the last epoch's (live weights, no copy).
+                best_score, best_epoch, best_state = score, epoch, net.state_dict()
+            elif score < best_score:
                 best_score, best_epoch, bad_epochs = score, epoch, 0
-                best_state = copy.deepcopy(net.state_dict())
+                best_state = _snapshot(net)
             else:
                 bad_epochs += 1
             progress.update(record)
@@ -233,6 +263,7 @@ def fit(
                 raise KeyboardInterrupt
     finally:
         progress.close()
+        torch.set_num_threads(threads_before)
 
     net.load_state_dict(best_state)
     net.eval()
@@ -243,6 +274,7 @@ def fit(
     predictor = Predictor(prep, net.cpu())
     metrics = {name: predictor.evaluate(split.frame, sources.get(name)) for name, split in splits.items() if len(split)}
     predictor.info["metrics"] = metrics
+    prep.set_cache_dir(None)  # the run's cache goes with the run; later predictions decode into memory
     predictor.info["best_epoch"] = best_epoch
     predictor.info["epochs_run"] = len(history)
     return Fitted(predictor, history, best_epoch)

@@ -7,9 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 from lamina.config import Config
+from lamina.data.paths import path_columns, resolve_paths
 from lamina.data.read import read_table
 from lamina.data.split import files_split, split_frame
 from lamina.errors import LaminaError
+from lamina.inputs import INPUT_TYPES
 
 CLASS_TYPES = ("category", "binary")
 
@@ -20,6 +22,13 @@ def resolve(path: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else base_dir / p
 
 
+def _read(source: str, config: Config) -> pd.DataFrame:
+    """A data file, its image paths resolved against the file's folder (a folder of images is its own base)."""
+    frame = read_table(source, config.data.format)
+    base = Path(source) if Path(source).is_dir() else Path(source).parent
+    return resolve_paths(frame, path_columns((s.name, INPUT_TYPES[s.type]) for s in config.inputs), base)
+
+
 def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = None,
                 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The frames of each split and the source each came from (for messages naming the file)."""
@@ -27,7 +36,7 @@ def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = Non
     if frame is None and data.train:
         paths = {name: getattr(data, name) for name in ("train", "validation", "test") if getattr(data, name)}
         sources = {name: str(resolve(p, base_dir)) for name, p in paths.items()}
-        frames = {name: read_table(sources[name], data.format) for name in paths}
+        frames = {name: _read(sources[name], config) for name in paths}
         return files_split(frames), sources
     if frame is not None:
         source = "data"
@@ -36,7 +45,7 @@ def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = Non
         if not data.path:
             raise LaminaError("data.path is not set in the config; point it at a CSV, TSV, Parquet or JSONL file")
         source = str(resolve(data.path, base_dir))
-        frame = read_table(source, data.format)
+        frame = _read(source, config)
     split = data.split
     method = split.method
     class_target = next((o.name for o in config.outputs if o.type in CLASS_TYPES), None)

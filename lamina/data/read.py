@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from lamina.data.folders import read_folder
 from lamina.errors import LaminaError, where
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
@@ -41,6 +42,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def read_table(source: str | os.PathLike | pd.DataFrame, format: str = "auto") -> pd.DataFrame:
     """Read ``source`` into a DataFrame with a RangeIndex 0..n-1 and str column names.
 
+    A directory is read as a folder of images: columns ``image`` (absolute paths) and ``label`` (the subfolder).
     ``format`` is one of "auto" (from the file extension), "csv", "tsv", "parquet", "jsonl" or "json".
     Every problem with the file raises a one-line ``LaminaError`` that names it.
     """
@@ -48,6 +50,8 @@ def read_table(source: str | os.PathLike | pd.DataFrame, format: str = "auto") -
         return _clean(source.copy(), None)
     name = os.fspath(source)
     path = Path(name)
+    if path.is_dir():  # a folder of images, one subfolder per class
+        return _clean(read_folder(path), name)
     _check_file(name, path)
     fmt = _resolve_format(name, format)
     if fmt == "parquet":

@@ -3,6 +3,8 @@
 from lamina.inputs.base import InputType
 from lamina.inputs.binary import BinaryInput
 from lamina.inputs.category import CategoryInput
+from lamina.inputs.image import ImageInput
 from lamina.inputs.number import NumberInput
+from lamina.inputs.set import SetInput
 
-INPUT_TYPES: dict[str, type[InputType]] = {t.kind: t for t in (NumberInput, CategoryInput, BinaryInput)}
+INPUT_TYPES: dict[str, type[InputType]] = {t.kind: t for t in (NumberInput, CategoryInput, BinaryInput, SetInput, ImageInput)}

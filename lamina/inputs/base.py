@@ -6,8 +6,10 @@ transform runs at training, evaluation and serving time.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -47,6 +49,14 @@ class InputType(ColumnType):
     """
 
     passthrough: ClassVar[bool] = False
+    # Values are file paths (images): relative ones are resolved against the table's folder when it is read.
+    holds_paths: ClassVar[bool] = False
+    # Where a type may keep derived files (decoded images) between transforms; set by the preprocessor.
+    cache_dir: Path | None = None
+
+    def usable(self, values: pd.Series) -> np.ndarray | None:
+        """A boolean mask of the rows this type can use, or None when every row is usable."""
+        return None
 
     def encoder(self) -> nn.Module:
         """An ``nn.Module`` with an ``out_dim`` attribute, mapping the transformed tensor to ``(batch, out_dim)``."""

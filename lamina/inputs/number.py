@@ -19,6 +19,8 @@ class NumberOptions(Options):
 
 def to_numbers(values: pd.Series, column: str, type_name: str = "number") -> np.ndarray:
     """Parse a column as float64, naming the first row that is not a number."""
+    if values.dtype.kind in "biuf":  # already numbers (the usual case, and a served row's): nothing to parse
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() & values.notna()
     if bad.any():

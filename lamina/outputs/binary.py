@@ -40,7 +40,9 @@ class BinaryLoss(nn.Module):
 
     def forward(self, logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logit = logit.squeeze(1)
-        y = target.float()
+        y = target.to(logit.dtype)
+        if self.focal_gamma is None and self.weights is None:
+            return F.binary_cross_entropy_with_logits(logit, y)  # the common case, in one fused op
         loss = F.binary_cross_entropy_with_logits(logit, y, reduction="none")
         if self.focal_gamma is not None:
             p_t = torch.exp(-loss)

@@ -1,0 +1,189 @@
+"""Images: a column of image file paths, decoded with Pillow to a fixed size, cached as uint8, encoded by a CNN.
+
+The fitted state is the channel count, the target size and the per-channel mean and std of the training images.
+``transform`` returns uint8 (n, C, H, W); with a cache folder it is a memory map of a file keyed by the images'
+content, so a second transform of the same files never decodes again and the training loop reads only the rows
+of each batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from pydantic import Field
+from torch import nn
+
+from lamina.errors import LaminaError, row_name
+from lamina.inputs.base import InputType, Options
+from lamina.inputs.image_decode import Geometry, load_images
+from lamina.inputs.image_encoder import Augment, ImageEncoder, cnn, resnet
+
+log = logging.getLogger("lamina")
+
+GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+MAX_AUTO_SIZE = 128  # the automatic size never exceeds this many pixels a side: CPU training stays practical
+RESNET_ABOVE = 32  # the automatic encoder is a ResNet for images larger than this, a plain CNN up to it
+_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+class ImageOptions(Options):
+    size: int | tuple[int, int] | None = Field(None, description="pixels (side, or [height, width]); "
+                                                                 "default: the training images' median size")
+    channels: Literal["auto", 1, 3] = Field("auto", description="auto: 1 if every training image is grayscale")
+    resize: Literal["pad", "crop"] = Field("pad", description="keep the aspect ratio and pad, or centre-crop")
+    augment: bool = Field(True, description="random augmentation in training only (below)")
+    shift: float = Field(0.1, ge=0, le=0.5, description="largest shift, as a fraction of the size")
+    rotation: float = Field(10.0, ge=0, le=180, description="largest rotation in degrees")
+    scale: float = Field(0.1, ge=0, lt=1, description="largest zoom in or out, as a fraction")
+    flip: bool = Field(False, description="random horizontal flips; wrong for digits and text")
+    brightness: float = Field(0.1, ge=0, le=1)
+    contrast: float = Field(0.1, ge=0, le=1)
+    encoder: Literal["auto", "cnn", "resnet"] = Field("auto", description=f"auto: resnet above {RESNET_ABOVE} px")
+    widths: list[int] = Field([32, 64, 128], min_length=1, description="channels per stage")
+    depths: list[int] | None = Field(None, description="convolutions (cnn) or basic blocks (resnet) per stage; "
+                                                       "default 1 each")
+    kernel: int = Field(3, ge=1, le=11, description="cnn kernel size")
+    pool: Literal["max", "avg"] = "max"
+    batch_norm: bool = True
+    dropout: float = Field(0.0, ge=0, lt=1)
+    workers: int | None = Field(None, ge=0, description="decoding processes; default: the CPU count, at most 8")
+    on_bad_input: Literal["error", "skip"] = Field("error", description="skip: leave out unreadable images, "
+                                                                        "with a warning naming them")
+
+
+def _header(path: str) -> tuple[str, int, int] | None:
+    """Mode, height and width (upright) from the file header without decoding pixels; None if unreadable."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.getexif().get(274) in _ROTATED:
+                width, height = height, width
+            return image.mode, height, width
+    except Exception:  # reported when the file is decoded
+        return None
+
+
+class ImageInput(InputType):
+    kind = "image"
+    Options = ImageOptions
+    holds_paths = True
+
+    # --- fitting and transforming -----------------------------------------------------------------------------
+
+    def _paths(self, values: pd.Series) -> list[str]:
+        return ["" if pd.isna(v) else os.fspath(v) for v in values]
+
+    def _geometry(self) -> Geometry:
+        s = self.state
+        return Geometry(s["height"], s["width"], s["channels"], self.options.resize)
+
+    def _workers(self) -> int:
+        return self.options.workers if self.options.workers is not None else min(8, os.cpu_count() or 1)
+
+    def _load(self, values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+        paths = self._paths(values)
+        array, failed = load_images(paths, self._geometry(), self.cache_dir, self._workers())
+        for row, path in enumerate(paths):  # a missing value has no file to name
+            if not path:
+                failed[row] = "no image path (missing value)"
+        return array, failed
+
+    def _raise_first(self, values: pd.Series, failed: dict[int, str]) -> None:
+        row = min(failed)
+        path = values.iloc[row]
+        raise LaminaError(
+            f"column '{self.name}' row {row_name(values.index[row])}: {'' if pd.isna(path) else f'{path}: '}"
+            f"{failed[row]}; fix or remove the file, or set on_bad_input: skip in the column's options"
+        )
+
+    def fit(self, values: pd.Series) -> None:
+        paths = self._paths(values)
+        headers = [_header(p) for p in paths if p]
+        readable = [h for h in headers if h is not None]
+        if not readable:
+            raise LaminaError(f"column '{self.name}': no readable image in the training split; check the paths")
+        channels = self.options.channels
+        if channels == "auto":
+            channels = 1 if all(mode in GRAY_MODES for mode, _, _ in readable) else 3
+        size = self.options.size
+        if size is None:
+            height = int(np.median([h for _, h, _ in readable]))
+            width = int(np.median([w for _, _, w in readable]))
+            shrink = max(height, width) / MAX_AUTO_SIZE
+            if shrink > 1:
+                height, width = max(1, round(height / shrink)), max(1, round(width / shrink))
+        elif isinstance(size, int):
+            height = width = size
+        else:
+            height, width = size
+        self.state = {"channels": int(channels), "height": int(height), "width": int(width)}
+        array, failed = self._load(values)
+        if failed and self.options.on_bad_input == "error":
+            self._raise_first(values, failed)
+        good = np.setdiff1d(np.arange(len(paths)), list(failed))
+        if good.size == 0:
+            raise LaminaError(f"column '{self.name}': no readable image in the training split; check the files")
+        # Per-channel statistics in chunks, so a memory-mapped image set never has to fit in memory.
+        total = np.zeros(channels)
+        squares = np.zeros(channels)
+        for start in range(0, good.size, 1024):
+            chunk = array[good[start:start + 1024]].astype(np.float64)
+            total += chunk.sum(axis=(0, 2, 3))
+            squares += np.square(chunk).sum(axis=(0, 2, 3))
+        count = good.size * height * width
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0))
+        self.state["mean"] = [float(m) for m in mean]
+        self.state["std"] = [float(max(s, 1.0)) for s in std]  # a blank channel must not divide by ~0
+
+    def usable(self, values: pd.Series) -> np.ndarray | None:
+        """Rows whose image decodes; with on_bad_input 'skip' the others are named in a warning."""
+        if self.options.on_bad_input == "error":
+            return None  # transform raises on the first bad file
+        _, failed = self._load(values)
+        if not failed:
+            return None
+        keep = np.ones(len(values), dtype=bool)
+        keep[list(failed)] = False
+        shown = "; ".join(f"row {row_name(values.index[r])} {values.iloc[r]} ({failed[r]})"
+                          for r in sorted(failed)[:10])
+        log.warning("column '%s': %d unreadable image(s) left out (on_bad_input: skip): %s%s", self.name,
+                    len(failed), shown, "; ..." if len(failed) > 10 else "")
+        return keep
+
+    def transform(self, values: pd.Series) -> torch.Tensor:
+        array, failed = self._load(values)
+        if failed and self.options.on_bad_input == "error":
+            self._raise_first(values, failed)
+        return torch.from_numpy(array)  # with 'skip', rows not left out by usable() are black images
+
+    # --- the encoder --------------------------------------------------------------------------------------------
+
+    def _architecture(self) -> str:
+        if self.options.encoder != "auto":
+            return self.options.encoder
+        return "resnet" if max(self.state["height"], self.state["width"]) > RESNET_ABOVE else "cnn"
+
+    @property
+    def width(self) -> int:
+        return self.options.widths[-1]
+
+    def encoder(self) -> nn.Module:
+        o, s = self.options, self.state
+        depths = o.depths or [1] * len(o.widths)
+        if len(depths) != len(o.widths):
+            raise LaminaError(f"column '{self.name}': depths has {len(depths)} stages but widths has "
+                              f"{len(o.widths)}; give one depth per width")
+        size = min(s["height"], s["width"])
+        if self._architecture() == "resnet":
+            body = resnet(s["channels"], size, o.widths, depths, o.batch_norm, o.dropout)
+        else:
+            body = cnn(s["channels"], size, o.widths, depths, o.kernel, o.pool, o.batch_norm, o.dropout)
+        augment = Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast) if o.augment else None
+        return ImageEncoder(body, self.width, s["mean"], s["std"], augment)

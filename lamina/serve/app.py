@@ -1,0 +1,399 @@
+"""The HTTP app: a FastAPI application around one loaded model.
+
+Routes: ``POST /predict`` (JSON rows in; or, for a model with a file input such as an image, one row as
+``multipart/form-data`` with the file uploaded), ``POST /explain``, ``GET /health``, ``GET /model`` (input schema,
+output classes, metrics, version) and ``GET /`` (a web page to try the model). The request schema is generated from
+the model's input types, so ``/docs`` and ``/openapi.json`` show the model's real fields.
+
+Predictions go through ``Predictor.predict``: the same preprocessing and decoding as ``lamina predict``.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at runtime, and some are
+# classes created inside ``create_app``.
+import importlib.util
+import inspect
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional, Union
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from lamina.errors import LaminaError
+from lamina.predictor import Predictor
+
+log = logging.getLogger("lamina.serve")
+
+ENUM_MAX = 50  # a category's vocabulary is listed in the schema (as an enum) up to this many values
+PAGE_VALUES_MAX = 1000  # values of a category sent to the web page by GET /model
+# Requests of up to this many table rows are predicted on the event loop itself (about a millisecond); larger ones,
+# and file inputs, in a worker thread so the server keeps answering while they run.
+INLINE_ROWS = 8
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry; beyond it the answer is 413."""
+
+    json_bytes: int = 1 << 20  # a JSON body
+    upload_bytes: int = 16 << 20  # one uploaded file
+    rows: int = 1000  # rows in one JSON request
+
+    def body_bytes(self, files: int) -> int:
+        """The most a multipart body with ``files`` uploads may hold: the files plus room for the text fields."""
+        return self.upload_bytes * max(files, 1) + self.json_bytes
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over the limit with 413, from its Content-Length when it has one
+    and by counting the bytes as they arrive when it has not, so an oversized body is never read whole."""
+
+    def __init__(self, app: Any, limits: Limits, files: int) -> None:
+        self.app, self.limits, self.files = app, limits, files
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
+        limit = self.limits.body_bytes(self.files) if multipart else self.limits.json_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await _too_large(send, limit)
+        seen = 0
+        started = rejected = False
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal seen, started, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # Answer 413 now and tell the app the client has gone; whatever it answers then is dropped.
+                    rejected = True
+                    if not started:
+                        started = True
+                        await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if rejected:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except Exception:
+            if not rejected:
+                raise
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- the request schema, from the model's input types ---------------------------------------------------------------
+
+
+def _field_type(t: Any) -> tuple[Any, dict[str, Any]]:
+    """The JSON type of one input's field and extra schema keywords."""
+    if t.kind == "number":
+        return Optional[float], {"description": "a number; null for missing"}
+    if t.kind == "category":
+        vocabulary = t.state.get("vocabulary", [])
+        extra: dict[str, Any] = {"description": f"one of {len(vocabulary)} values seen in training (others use the "
+                                                "unknown-category embedding); null for missing"}
+        if len(vocabulary) <= ENUM_MAX:
+            extra["json_schema_extra"] = {"enum": [*vocabulary, None]}
+        return Optional[Union[str, int, float]], extra
+    if t.kind == "binary":
+        negative, positive = t.state.get("labels", ["", ""])
+        return Optional[Union[bool, str, float]], {"description": f"{positive!r} or {negative!r} (or true/false); "
+                                                                  "null for missing"}
+    if t.kind == "set":
+        separator = getattr(t.options, "separator", "|")
+        return Optional[Union[str, list[str]]], {"description": f"values separated by {separator!r}, or a list"}
+    return Optional[Union[str, float]], {"description": f"a {t.kind} value"}
+
+
+def _json_inputs(predictor: Predictor) -> list[Any]:
+    return [t for t in predictor.preprocessor.inputs if not getattr(t, "holds_paths", False)]
+
+
+def _file_inputs(predictor: Predictor) -> list[Any]:
+    return [t for t in predictor.preprocessor.inputs if getattr(t, "holds_paths", False)]
+
+
+def row_model(predictor: Predictor) -> type[BaseModel]:
+    """A pydantic model of one row: one required (nullable) field per input, named after its column."""
+    fields: dict[str, Any] = {}
+    for i, t in enumerate(_json_inputs(predictor)):
+        annotation, extra = _field_type(t)
+        fields[f"f{i}"] = (annotation, Field(..., alias=t.name, title=t.name, **extra))
+    return create_model("Row", __config__=ConfigDict(extra="ignore", populate_by_name=False), **fields)
+
+
+def _row_frame(predictor: Predictor, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The validated rows as the frame ``Predictor.predict`` takes; one NumPy array per column (a column at a time
+    through pandas costs more than the network does for one row)."""
+    columns: dict[str, Any] = {}
+    for t in predictor.preprocessor.inputs:
+        values = [row.get(t.name) for row in rows]
+        if t.kind == "number":
+            columns[t.name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            continue
+        if t.kind == "set":
+            separator = getattr(t.options, "separator", "|")
+            values = [separator.join(map(str, v)) if isinstance(v, list) else v for v in values]
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        columns[t.name] = column
+    return pd.DataFrame(columns, copy=False)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN and infinities to null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def predictions_json(predictor: Predictor, decoded: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per row, per output: the prediction, and the class probabilities where the output has classes."""
+    records = decoded.to_dict("records")
+    result = []
+    for record in records:
+        row = {}
+        for t in predictor.preprocessor.outputs:
+            entry: dict[str, Any] = {"prediction": _clean(record[t.name])}
+            classes = t.state.get("classes")
+            if classes:
+                entry["probabilities"] = {str(c): _clean(record[f"{t.name}_proba_{c}"]) for c in classes}
+            row[t.name] = entry
+        result.append(row)
+    return result
+
+
+def describe(predictor: Predictor, runtime: str, limits: Limits) -> dict[str, Any]:
+    """What GET /model answers: the inputs (with their values), the outputs (with their classes), metrics, version."""
+    import lamina
+
+    inputs = []
+    for t in predictor.preprocessor.inputs:
+        entry: dict[str, Any] = {"name": t.name, "type": t.kind, "file": bool(getattr(t, "holds_paths", False))}
+        if t.kind == "number":
+            entry["field"] = "number"
+            entry["default"] = t.state.get("fill")
+        elif t.kind == "category" or t.kind == "set":
+            vocabulary = t.state.get("vocabulary", [])
+            entry["field"] = "category" if t.kind == "category" else "text"
+            entry["values"] = vocabulary[:PAGE_VALUES_MAX]
+            entry["vocabulary_size"] = len(vocabulary)
+        elif t.kind == "binary":
+            entry["field"] = "category"
+            entry["values"] = [v for v in t.state.get("labels", []) if v]
+        elif entry["file"]:
+            entry["field"] = "file"
+            entry["accept"] = f"{t.kind}/*"
+        else:
+            entry["field"] = "text"
+        inputs.append(entry)
+    outputs = [{"name": t.name, "type": t.kind, "classes": t.state.get("classes"),
+                **({"threshold": t.state["threshold"]} if "threshold" in t.state else {})}
+               for t in predictor.preprocessor.outputs]
+    info = predictor.info
+    return _clean({
+        "name": predictor.config.name if getattr(predictor.config, "name", None) else Path(info.get("run_dir", "model")).name,
+        "version": {"lamina": lamina.__version__, "format_version": info.get("format_version"),
+                    "created": info.get("created"), "versions": info.get("versions", {})},
+        "runtime": runtime,
+        "request": "multipart" if _file_inputs(predictor) else "json",
+        "inputs": inputs,
+        "outputs": outputs,
+        "metrics": predictor.metrics,
+        "explain": explain_available(),
+        "limits": asdict(limits),
+    })
+
+
+def explain_available() -> bool:
+    """Whether ``lamina.explain`` offers ``explain_rows(predictor, frame)``, the contract ``POST /explain`` uses: it
+    returns a JSON-able result, e.g. ``{"explanations": [{"attributions": {column: score}}]}`` (the page draws the
+    ``attributions`` of the first row as bars)."""
+    try:
+        return importlib.util.find_spec("lamina.explain") is not None and hasattr(
+            importlib.import_module("lamina.explain"), "explain_rows")
+    except Exception:  # a module that does not import is not available
+        return False
+
+
+# --- the app --------------------------------------------------------------------------------------------------------
+
+
+def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | None = None) -> FastAPI:
+    """A FastAPI app serving ``predictor`` (already loaded: the model loads once, at start)."""
+    from lamina.serve.page import page_html
+
+    limits = limits or Limits()
+    files = _file_inputs(predictor)
+    model_info = describe(predictor, runtime, limits)
+    Row = row_model(predictor)
+    name = model_info["name"]
+    app = FastAPI(title=f"Lamina model: {name}", version=str(model_info["version"]["lamina"]),
+                  description=f"Predictions of the Lamina model `{name}` ({runtime} runtime). "
+                              "The request fields are the model's inputs.")
+    app.add_middleware(BodyLimit, limits=limits, files=len(files))
+    app.state.predictor, app.state.runtime, app.state.limits = predictor, runtime, limits
+
+    class Prediction(BaseModel):
+        prediction: Any = Field(description="the predicted label or value")
+        probabilities: Optional[dict[str, float]] = Field(None, description="per class, where the output has classes")
+
+    output_fields = {f"o{i}": (Prediction, Field(..., alias=t.name)) for i, t in enumerate(predictor.preprocessor.outputs)}
+    OutputRow = create_model("OutputRow", **output_fields)
+    PredictResponse = create_model("PredictResponse", predictions=(list[OutputRow], ...), runtime=(str, ...),
+                                   milliseconds=(float, Field(..., description="time spent predicting")))
+
+    def run_predict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        frame = _row_frame(predictor, rows)
+        try:
+            decoded = predictor.predict(frame)
+        except LaminaError as e:
+            raise HTTPException(422, detail=str(e)) from None
+        return {"predictions": predictions_json(predictor, decoded), "runtime": runtime,
+                "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
+
+    if not files:
+        PredictRequest = create_model("PredictRequest", __config__=ConfigDict(extra="forbid"),
+                                      rows=(list[Row], Field(..., min_length=1, description="rows to predict")))
+
+        @app.post("/predict", response_model=PredictResponse, response_model_by_alias=True,
+                  summary="Predict for rows of the model's inputs",
+                  responses={413: {"description": "too large a body or too many rows"},
+                             422: {"description": "malformed JSON or a field of the wrong type (named in loc)"}})
+        async def predict(request: PredictRequest) -> Any:  # type: ignore[valid-type]
+            if len(request.rows) > limits.rows:
+                raise HTTPException(413, detail=f"{len(request.rows)} rows; at most {limits.rows} per request")
+            rows = [r.model_dump(by_alias=True) for r in request.rows]
+            if len(rows) <= INLINE_ROWS:  # about a millisecond: a hop to a worker thread would cost more than it
+                return run_predict(rows)
+            return await run_in_threadpool(run_predict, rows)
+    else:
+        predict = _multipart_endpoint(predictor, Row, files, limits, run_predict)
+        app.post("/predict", response_model=PredictResponse, response_model_by_alias=True,
+                 summary="Predict for one row: the model's inputs as form fields, its files uploaded",
+                 responses={413: {"description": "too large an upload"},
+                            422: {"description": "a missing or wrong field (named in loc)"}})(predict)
+
+    @app.post("/explain", summary="Explain a prediction (attributions per input)",
+              responses={501: {"description": "explanations are not available in this installation"}})
+    async def explain(request: dict[str, Any]) -> Any:
+        if not explain_available():
+            raise HTTPException(501, detail="explanations are not available: this Lamina has no lamina.explain "
+                                            "module yet; /predict works")
+        module = importlib.import_module("lamina.explain")
+        rows = request.get("rows") if isinstance(request, dict) else None
+        if not isinstance(rows, list) or not rows:
+            raise HTTPException(422, detail=[{"loc": ["body", "rows"], "msg": "a non-empty list of rows is required",
+                                              "type": "missing"}])
+        if len(rows) > limits.rows:
+            raise HTTPException(413, detail=f"{len(rows)} rows; at most {limits.rows} per request")
+        validated = []
+        for i, r in enumerate(rows):
+            try:
+                validated.append(Row.model_validate(r).model_dump(by_alias=True))
+            except ValidationError as e:
+                raise HTTPException(422, detail=[{**error, "loc": ["body", "rows", i, *error["loc"]]}
+                                                 for error in e.errors(include_url=False, include_context=False)]) from None
+        try:
+            result = await run_in_threadpool(module.explain_rows, predictor, _row_frame(predictor, validated))
+        except LaminaError as e:
+            raise HTTPException(422, detail=str(e)) from None
+        return JSONResponse(_clean(result))
+
+    @app.get("/health", summary="Liveness: the model is loaded")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": name, "runtime": runtime}
+
+    @app.get("/model", summary="The model: inputs, outputs and classes, metrics, version")
+    async def model() -> dict[str, Any]:
+        return model_info
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(page_html(name))
+
+    return app
+
+
+def _multipart_endpoint(predictor: Predictor, Row: type[BaseModel], files: list[Any], limits: Limits,
+                        run_predict: Any) -> Any:
+    """An endpoint whose parameters are the row's fields as form fields and one upload per file input, so
+    FastAPI validates them (422 naming the field) and the OpenAPI schema lists them."""
+    json_inputs = _json_inputs(predictor)
+    parameters = []
+    for i, t in enumerate(json_inputs):
+        annotation, extra = _field_type(t)
+        if annotation is not Optional[float]:
+            annotation = Optional[str]  # a form field is text: categories, binaries, sets arrive as strings
+        extra.pop("json_schema_extra", None)
+        parameters.append(inspect.Parameter(f"f{i}", inspect.Parameter.KEYWORD_ONLY,
+                                            annotation=Annotated[annotation, Form(alias=t.name, **extra)], default=None))
+    for i, t in enumerate(files):
+        parameters.append(inspect.Parameter(f"u{i}", inspect.Parameter.KEYWORD_ONLY,
+                                            annotation=Annotated[UploadFile, File(alias=t.name,
+                                                                                  description=f"the {t.kind} file")]))
+
+    async def predict(**values: Any) -> Any:
+        row = {t.name: values.get(f"f{i}") for i, t in enumerate(json_inputs)}
+        folder = Path(tempfile.mkdtemp(prefix="lamina-upload-"))
+        names: dict[str, str] = {}
+        try:
+            for i, t in enumerate(files):
+                upload: UploadFile = values[f"u{i}"]
+                if upload.size is not None and upload.size > limits.upload_bytes:
+                    raise HTTPException(413, detail=f"{t.name}: file larger than {limits.upload_bytes} bytes")
+                suffix = Path(upload.filename or "").suffix[:16]
+                target = folder / f"{i}{suffix}"
+                with target.open("wb") as handle:
+                    await run_in_threadpool(shutil.copyfileobj, upload.file, handle)
+                row[t.name] = str(target)
+                names[str(target)] = upload.filename or t.name
+            try:
+                return await run_in_threadpool(run_predict, [row])
+            except HTTPException as e:  # name the uploaded file, not where the server kept it
+                if isinstance(e.detail, str):
+                    for path, filename in names.items():
+                        e.detail = e.detail.replace(path, f"uploaded file {filename!r}")
+                raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    predict.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return predict
+
