@@ -87,6 +87,23 @@ def _split(prep: Preprocessor, frame: pd.DataFrame, source: str | None, name: st
     return Split(frame, prep.inputs_to_tensors(frame, source), prep.targets_to_tensors(frame, source))
 
 
+def update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:
+    """One optimizer step: backward, clip the gradient norm, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    optimizer.step()
+
+
+def check_finite(running: torch.Tensor, epoch: int, learning_rate: float) -> None:
+    if not torch.isfinite(running):
+        raise LaminaError(
+            f"training diverged at epoch {epoch} (loss is not finite); lower trainer.learning_rate "
+            f"(now {learning_rate}) or check the data for extreme values"
+        )
+
+
 def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the weights; cloning tensors costs a quarter of deepcopying the state dict."""
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -220,18 +237,10 @@ def fit(
                     group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps)
                 out = net({k: v[index] for k, v in train_inputs.items()})
                 loss = _total_loss(out, train_targets, index, losses, weights)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if trainer.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), trainer.grad_clip)
-                optimizer.step()
+                update(net, optimizer, loss, trainer.grad_clip)
                 running += loss.detach() * len(index)
                 step += 1
-            if not torch.isfinite(running):
-                raise LaminaError(
-                    f"training diverged at epoch {epoch} (loss is not finite); lower trainer.learning_rate "
-                    f"(now {trainer.learning_rate}) or check the data for extreme values"
-                )
+            check_finite(running, epoch, trainer.learning_rate)
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / n}
             if has_valid:
                 raw = run_network(net, valid.inputs)

@@ -31,7 +31,7 @@ from lamina.recommend.baselines import EASE, Popularity
 from lamina.recommend.data import PROTOCOL, Interactions, prepare, split_per_user
 from lamina.recommend.metrics import csr, evaluate
 from lamina.recommend.towers import TwoTower
-from lamina.training import lr_factor, pick_device, seed_everything
+from lamina.training import check_finite, lr_factor, pick_device, seed_everything, update
 
 log = logging.getLogger("lamina")
 MAX_HISTORY = 200  # most recent items a user tower averages
@@ -198,16 +198,10 @@ def fit_two_tower(config: Config, data: Interactions, train: np.ndarray, valid: 
                     neg = torch.randint(0, n_items, (len(ib),), generator=shuffle).to(device)
                     nv = net.item_vectors({k_: v[neg] for k_, v in item_inputs.items()})
                     loss = -F.logsigmoid(((uv * iv).sum(-1) - (uv * nv).sum(-1)) / rec.temperature).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if trainer.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), trainer.grad_clip)
-                optimizer.step()
+                update(net, optimizer, loss, trainer.grad_clip)
                 running += loss.detach() * len(index)
                 step += 1
-            if not torch.isfinite(running):
-                raise LaminaError(f"training diverged at epoch {epoch} (loss is not finite); lower trainer.learning_rate "
-                                  f"(now {trainer.learning_rate})")
+            check_finite(running, epoch, trainer.learning_rate)
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / n}
             if has_valid:
                 users_v, items_v = embed_all(net, user_inputs, item_inputs, history, user_recent)
