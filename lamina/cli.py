@@ -243,6 +243,62 @@ def export(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+@command
+def compare(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="A config file."),
+    output_dir: Path = typer.Option(Path("runs"), "--output-dir", help="Folder of model directories."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where compare.json/png go (default: the model directory)."),
+) -> None:
+    """Train the deep model and its classical counterpart on the same split; print a table, write a plot."""
+    from lamina.compare import compare as run_compare
+
+    paths = run_compare(config, output_dir=output_dir, out_dir=out)
+    typer.echo(f"chart: {paths['chart']}  report: {paths.get('report', '')}")
+
+
+@app.command()
+@command
+def explain(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),
+    data: Path = typer.Argument(..., help="Rows to explain (with labels, also permutation importance and a deletion check)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: MODEL_DIR/explain."),
+) -> None:
+    """Why the model said what it said, for these rows (Integrated Gradients, in columns or pixels)."""
+    from lamina.explain import explain as run_explain
+
+    typer.echo(f"wrote {run_explain(model_dir, data, out)['html']}")
+
+
+@app.command()
+@command
+def layers(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),
+    data: Path = typer.Argument(..., help="A labelled file."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: MODEL_DIR/layers."),
+) -> None:
+    """A linear probe per hidden layer (and encoder output), with a PCA plot coloured by class."""
+    from lamina.probes import layers as run_layers
+
+    typer.echo(f"wrote {run_layers(model_dir, data, out)['pca']}")
+
+
+@app.command()
+@command
+def report(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A labelled file for the explanation and probe sections."),
+) -> None:
+    """(Re)write MODEL_DIR/report.html: one self-contained page about the run."""
+    from lamina.report import write_report
+
+    typer.echo(f"wrote {write_report(model_dir, data=data)}")
+
+
 # --- recommendations (lamina.recommend) ----------------------------------------------------------------------------
 
 
