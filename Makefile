@@ -31,6 +31,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/images.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/recommend.py
+	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) runs build examples/*/data.csv examples/digits/digits examples/digits/mnist examples/digits/digits.csv

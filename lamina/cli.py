@@ -120,19 +120,27 @@ def train(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Exact model directory (replaced if present)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    nproc: int = typer.Option(1, "--nproc", help="Train data-parallel on N processes on this machine (torchrun: gloo on CPU, NCCL on GPUs)."),
 ) -> None:
     """Train the model CONFIG describes; write its model directory and print its metrics."""
+    from lamina import distributed
     from lamina.evaluate import print_metrics
     from lamina.run import as_config, incomplete_dir, train as run_training
 
+    if nproc != 1:
+        distributed.launch(nproc, sys.argv[1:])  # re-executes under torch.distributed.run
     try:
         model = run_training(config, output_dir=output_dir, output=output, resume=resume, verbose=not quiet)
     except KeyboardInterrupt:
+        if not distributed.is_main():
+            raise typer.Exit(130) from None
         _, _, name = as_config(config)
         where = incomplete_dir(output.parent if output else output_dir, output.name if output else name)
         typer.echo(f"interrupted: the last finished epoch is saved in {where}; "
                    f"continue with `lamina train {config} --resume`", err=True)
         raise typer.Exit(130) from None
+    if not distributed.is_main():
+        return  # rank 0 prints the metrics
     if getattr(model, "task", None) == "recommendation":
         from lamina.recommend.commands import print_recommendation_metrics
 

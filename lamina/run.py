@@ -17,9 +17,11 @@ from typing import Any
 
 import pandas as pd
 
+from lamina import distributed
 from lamina.checkpoint import STATE, TENSORS
 from lamina.config import Config, dump_config, load_config, validate_config
 from lamina.data.load import load_splits
+from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 from lamina.store import write_model
 from lamina.training import fit
@@ -64,8 +66,13 @@ def train(
 
     ``data`` (a DataFrame) replaces the config's data files. ``output`` is the model directory (replaced if it
     exists); by default ``<output_dir>/<name>``, with a numbered suffix if taken.
+
+    Under torchrun every process calls this; only rank 0 writes the run folder and the model directory, and every
+    rank returns the same model once the directory is in place.
     """
     parsed, base_dir, name = as_config(config)
+    if parsed.task == "recommendation" and distributed.requested():
+        raise LaminaError("recommendation models train in one process for now; run without torchrun / --nproc")
     if parsed.task == "recommendation":  # a ranking model has its own data protocol and batch step
         from lamina.recommend.train import train_recommendation
 
@@ -73,23 +80,40 @@ def train(
     frames, sources = load_splits(parsed, base_dir, data)
     out_root = Path(output).parent if output else Path(output_dir)
     workdir = incomplete_dir(out_root, Path(output).name if output else name)
-    if workdir.exists() and not resume:
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(dump_config(parsed), encoding="utf-8")
+    distributed.init(parsed.trainer.device)
+    main = distributed.is_main()
+    if main:
+        if workdir.exists() and not resume:
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.yaml").write_text(dump_config(parsed), encoding="utf-8")
+    distributed.barrier()  # the run folder is ready before any rank writes its cache in it
 
-    # The run's log: warnings (e.g. unreadable images left out) stay with the model directory.
+    # The run's log: warnings (e.g. unreadable images left out) stay with the model directory. Other ranks would
+    # repeat rank 0's warnings: they report errors only.
+    logger = logging.getLogger("lamina")
     handler = logging.FileHandler(workdir / RUN_LOG, encoding="utf-8", delay=True)  # created on the first record
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-    logging.getLogger("lamina").addHandler(handler)
+    level = logger.level
+    if main:
+        logger.addHandler(handler)
+    else:
+        logger.setLevel(logging.ERROR)
     try:
-        fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose,
-                     cache_dir=workdir / CACHE)
+        # Each rank decodes its own copy of file inputs (images): no two processes write one cache file.
+        cache = workdir / CACHE if main else workdir / CACHE / f"rank{distributed.rank()}"
+        fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose and main,
+                     cache_dir=cache)
     finally:
-        logging.getLogger("lamina").removeHandler(handler)
+        logger.removeHandler(handler)
         handler.close()
+        logger.setLevel(level)
 
     predictor = fitted.predictor
+    if not main:  # rank 0 writes the model directory; the others return once it is in place
+        predictor.info["run_dir"] = distributed.broadcast(None)
+        distributed.barrier()
+        return predictor
     for leftover in (TENSORS, STATE):
         (workdir / leftover).unlink(missing_ok=True)
     shutil.rmtree(workdir / CACHE, ignore_errors=True)  # decoded images: big, and re-derivable from the data
@@ -99,6 +123,9 @@ def train(
         shutil.rmtree(destination)
     os.replace(workdir, destination)
     predictor.info["run_dir"] = str(destination)
+    if distributed.active():
+        distributed.broadcast(str(destination))
+        distributed.barrier()
     if report:  # report.html: a failure here only warns, the model directory is already in place
         try:
             from lamina.report import write_report

@@ -7,6 +7,7 @@ Batches are slices of in-memory tensors picked by a seeded permutation: no DataL
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lamina import distributed
 from lamina.checkpoint import load_checkpoint, write_atomic, load_optimizer, optimizer_tensors, save_checkpoint
 from lamina.config import Config, TrainerConfig
 from lamina.errors import LaminaError
@@ -144,6 +146,19 @@ def _stopping_value(prep: Preprocessor, config: Config, split: Split, raw: dict[
     return float(value), higher
 
 
+def _fingerprints(config: Config, splits: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Digests of what every process of a distributed run must share: the config and each split's rows."""
+    def rows(frame: pd.DataFrame) -> str:
+        try:
+            hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+        except TypeError:  # unhashable cells (lists): compare their text
+            hashed = pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy()
+        return f"{len(frame)}:{distributed.digest(list(frame.columns))}:{hashlib.sha256(hashed.tobytes()).hexdigest()}"
+
+    return {"config": distributed.digest(config.model_dump(mode="json")),
+            "data": distributed.digest({name: rows(frame) for name, frame in splits.items()})}
+
+
 def fit(
     config: Config,
     frames: dict[str, pd.DataFrame],
@@ -159,13 +174,23 @@ def fit(
     ``workdir`` receives a checkpoint every epoch and ``metrics.jsonl``; with ``resume`` training continues from the
     checkpoint there. ``stop_after_epoch`` ends the run early as a crash would (for tests of resume). ``cache_dir``
     keeps what input types derive from files (decoded images) for the run.
+
+    Under torchrun (``WORLD_SIZE`` > 1) this is data-parallel training (``lamina.distributed``): every rank fits the
+    same preprocessing and trains on its slice of each global batch of ``trainer.batch_size`` rows, only rank 0
+    writes to ``workdir``, and every rank returns the same model and metrics.
     """
     sources = sources or {}
     trainer = config.trainer
     seed_everything(trainer.seed)
     device = pick_device(trainer.device)
+    parallel = distributed.init(trainer.device)
+    if parallel:
+        device = distributed.device(trainer.device) or device
+        distributed.check_agreement(_fingerprints(config, frames))
 
-    checkpoint = load_checkpoint(workdir) if (workdir and resume) else None
+    checkpoint = load_checkpoint(workdir) if (workdir and resume and distributed.is_main()) else None
+    if parallel:  # rank 0's checkpoint, so no rank needs the run folder
+        checkpoint = distributed.broadcast(checkpoint)
     if resume and checkpoint is None:
         log.warning("no checkpoint found in %s; training from the start", workdir)
     # Checked before the checkpoint's fitted states are used: they only fit the config they were written with.
@@ -178,6 +203,11 @@ def fit(
     if checkpoint is None:
         prep.fit(frames["train"], sources.get("train"))
     splits = {name: _split(prep, frame, sources.get(name), name) for name, frame in frames.items()}
+    if parallel:
+        distributed.check_agreement({
+            "fitted preprocessing": distributed.digest(prep.state()),
+            "rows left after cleaning": distributed.digest({k: len(v) for k, v in splits.items()}),
+        })
     train, valid = splits["train"], splits.get("validation")
     if len(train) == 0:
         raise LaminaError("the training split is empty; check data.split.fractions or the train file")
@@ -214,10 +244,11 @@ def fit(
         history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
         bad_epochs, start_epoch = state["bad_epochs"], state["epoch"]
         log.info("resuming after epoch %d", start_epoch)
+    model = distributed.wrap(net, device) if parallel else net
 
     train_inputs = {k: v.to(device) for k, v in train.inputs.items()}
     train_targets = {k: v.to(device) for k, v in train.targets.items()}
-    progress = EpochProgress(trainer.epochs, start_epoch, enabled=verbose)
+    progress = EpochProgress(trainer.epochs, start_epoch, enabled=verbose and distributed.is_main())
     patience = trainer.early_stopping.patience
     threads_before = torch.get_num_threads()
     if trainer.threads:
@@ -233,13 +264,20 @@ def fit(
             running = torch.zeros((), device=device)
             for start, end in zip(bounds, bounds[1:]):
                 index = order[start:end]
+                rows = len(index)
+                if parallel:  # this rank's slice of the global batch
+                    index, rows = distributed.shard(index)
                 for group in optimizer.param_groups:
                     group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps)
-                out = net({k: v[index] for k, v in train_inputs.items()})
+                out = model({k: v[index] for k, v in train_inputs.items()})
                 loss = _total_loss(out, train_targets, index, losses, weights)
-                update(net, optimizer, loss, trainer.grad_clip)
-                running += loss.detach() * len(index)
+                # DDP averages the ranks' gradients: weighted so the average is the global batch's mean gradient.
+                scaled = loss * (rows * distributed.world_size() / (end - start)) if parallel else loss
+                update(net, optimizer, scaled, trainer.grad_clip)
+                running += loss.detach() * rows
                 step += 1
+            if parallel:
+                running = distributed.all_sum(running)
             check_finite(running, epoch, trainer.learning_rate)
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / n}
             if has_valid:
@@ -253,6 +291,8 @@ def fit(
                 score = record["train_loss"]
             record["lr"] = optimizer.param_groups[0]["lr"]
             record["seconds"] = time.perf_counter() - started
+            if parallel:  # rank 0's numbers, so every rank stops at the same epoch
+                record, score = distributed.broadcast((record, score))
             history.append(record)
             if not has_valid:
                 # Nothing held out to choose an epoch by: the model is the last epoch's (live weights, no copy).
@@ -263,7 +303,7 @@ def fit(
             else:
                 bad_epochs += 1
             progress.update(record)
-            if workdir:
+            if workdir and distributed.is_main():
                 _save(workdir, net, best_state, optimizer, shuffle, prep, history, epoch, best_score, best_epoch, bad_epochs)
             if has_valid and patience and bad_epochs >= patience:
                 log.info("early stopping at epoch %d: no improvement for %d epochs; best epoch %d", epoch, patience, best_epoch)
@@ -275,6 +315,8 @@ def fit(
         torch.set_num_threads(threads_before)
 
     net.load_state_dict(best_state)
+    if parallel:
+        distributed.broadcast_tensors(net.state_dict())
     net.eval()
     if has_valid:
         raw = run_network(net, valid.inputs)
@@ -282,7 +324,7 @@ def fit(
             t.calibrate(raw[t.name], valid.frame[t.name])
     predictor = Predictor(prep, net.cpu())
     metrics = {name: predictor.evaluate(split.frame, sources.get(name)) for name, split in splits.items() if len(split)}
-    predictor.info["metrics"] = metrics
+    predictor.info["metrics"] = distributed.broadcast(metrics) if parallel else metrics
     prep.set_cache_dir(None)  # the run's cache goes with the run; later predictions decode into memory
     predictor.info["best_epoch"] = best_epoch
     predictor.info["epochs_run"] = len(history)
