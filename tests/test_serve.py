@@ -189,10 +189,10 @@ def test_limits_answer_413(default_server: Server, default_frame: pd.DataFrame) 
 def test_explain_and_page(default_server: Server, default_frame: pd.DataFrame) -> None:
     row = row_of(default_frame, 0, INPUTS)
     explained = httpx.post(default_server.url + "/explain", json={"rows": [row]})
-    if httpx.get(default_server.url + "/model").json()["explain"]:
-        assert explained.status_code == 200, explained.text
-    else:
-        assert explained.status_code == 501 and "lamina.explain" in explained.json()["detail"]
+    assert httpx.get(default_server.url + "/model").json()["explain"] is True
+    assert explained.status_code == 200, explained.text
+    attributions = explained.json()["explanations"][0]["attributions"]
+    assert set(attributions) == set(INPUTS)
     page = httpx.get(default_server.url + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'id="predict-form"' in page.text and "fetch(\"model\")" in page.text
@@ -211,6 +211,10 @@ def test_onnx_runtime_server_matches_pytorch(cancer_server: Server, cancer_onnx_
     expected = lamina.load(cancer_onnx_model).predict(pd.DataFrame(rows))
     got = np.array([p["diagnosis"]["probabilities"]["malignant"] for p in body["predictions"]])
     assert np.abs(got - expected["diagnosis_proba_malignant"].to_numpy()).max() <= 1e-4
+    # Attributions need gradients: an ONNX-served model explains through its PyTorch twin.
+    explained = httpx.post(cancer_server.url + "/explain", json={"rows": rows[:2]})
+    assert explained.status_code == 200, explained.text
+    assert set(explained.json()["explanations"][1]["attributions"]) == set(columns)
 
 
 def test_bad_model_path_exits_2_and_a_missing_export_is_named(tmp_path: Path, default_category_model: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Optional, Union
 
 import numpy as np
 import pandas as pd
+import torch
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -240,6 +241,18 @@ def describe(predictor: Predictor, runtime: str, limits: Limits) -> dict[str, An
     })
 
 
+def _explainer(app: FastAPI, predictor: Predictor) -> Predictor:
+    """The predictor attributions run through: gradients need PyTorch, so an ONNX-served model gets its PyTorch
+    twin from the same model directory, loaded once on the first explanation."""
+    if isinstance(predictor.network, torch.nn.Module):
+        return predictor
+    if getattr(app.state, "explainer", None) is None:
+        from lamina.store import load
+
+        app.state.explainer = load(predictor.info["run_dir"])
+    return app.state.explainer
+
+
 def explain_available() -> bool:
     """Whether ``lamina.explain`` offers ``explain_rows(predictor, frame)``, the contract ``POST /explain`` uses: it
     returns a JSON-able result, e.g. ``{"explanations": [{"attributions": {column: score}}]}`` (the page draws the
@@ -331,7 +344,8 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
                 raise HTTPException(422, detail=[{**error, "loc": ["body", "rows", i, *error["loc"]]}
                                                  for error in e.errors(include_url=False, include_context=False)]) from None
         try:
-            result = await run_in_threadpool(module.explain_rows, predictor, _row_frame(predictor, validated))
+            result = await run_in_threadpool(module.explain_rows, _explainer(app, predictor),
+                                             _row_frame(predictor, validated))
         except LaminaError as e:
             raise HTTPException(422, detail=str(e)) from None
         return JSONResponse(_clean(result))
