@@ -8,7 +8,8 @@ Features per input type, in ``FEATURES`` (one entry per type; text plugs in with
 * binary: 0 / 1 (NaN when missing) plus the missing flag;
 * category: a pandas ``category`` column for LightGBM, one-hot for the linear model (training vocabulary);
 * set: multi-hot over the training vocabulary;
-* image: histogram of oriented gradients (numpy) plus the pixels, → standardise → PCA → an RBF SVM.
+* image: histogram of oriented gradients (numpy) plus the pixels, → standardise → PCA → an RBF SVM;
+* text: TF-IDF of word 1-2 grams and character 2-5 grams (fitted on the training split), → logistic regression.
 
 Tables get LightGBM (early stopping on validation) and a linear model (logistic regression, ridge for numbers);
 anything with an image gets HOG/pixels + PCA + SVM. Inputs are transformed by the deep model's own fitted types,
@@ -39,6 +40,7 @@ class Features:
     tree: dict[str, Any]  # column name → 1-D array or pandas Categorical (LightGBM)
     linear: list[np.ndarray]  # 2-D numeric blocks without NaN (linear model, SVM)
     image: bool = False
+    text: bool = False  # sparse TF-IDF blocks: a logistic regression on them (no LightGBM, no scaling)
 
 
 def _number(t: Any, values: pd.Series) -> Features:
@@ -98,16 +100,34 @@ def _image(t: Any, values: pd.Series) -> Features:
     return Features({}, [hog(pixels), pixels.reshape(len(pixels), -1) / 255.0, stats / 255.0], image=True)
 
 
+def _text(t: Any, values: pd.Series) -> Features:
+    """TF-IDF word 1-2 grams + char 2-5 grams, fitted on the first frame seen (``counterparts`` passes train first)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from lamina.inputs.text import as_text
+
+    texts = [as_text(v) for v in values]
+    if getattr(t, "_tfidf", None) is None:
+        t._tfidf = [TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=t.options.lowercase),
+                    TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                    lowercase=t.options.lowercase, max_features=200_000)]
+        for v in t._tfidf:
+            v.fit(texts)
+    return Features({}, [hstack([v.transform(texts) for v in t._tfidf]).tocsr()], text=True)
+
+
 FEATURES: dict[str, Callable[[Any, pd.Series], Features]] = {
-    "number": _number, "binary": _binary, "category": _category, "set": _set, "image": _image,
+    "number": _number, "binary": _binary, "category": _category, "set": _set, "image": _image, "text": _text,
 }
 
 
-def features(predictor: Predictor, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, bool]:
-    """(LightGBM frame, linear matrix, has an image) of a frame's inputs, with the deep model's fitted types."""
+def features(predictor: Predictor, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, str | None]:
+    """(LightGBM frame, linear matrix, "image" / "text" / None) of a frame's inputs, with the deep model's types.
+    With a text input the matrix is sparse (TF-IDF beside the other columns' blocks)."""
     tree: dict[str, Any] = {}
-    linear: list[np.ndarray] = []
-    image = False
+    linear: list[Any] = []
+    image = text = False
     for t in predictor.preprocessor.inputs:
         if t.kind not in FEATURES:
             raise LaminaError(f"input '{t.name}': no classical features for type {t.kind!r} yet "
@@ -116,7 +136,13 @@ def features(predictor: Predictor, frame: pd.DataFrame) -> tuple[pd.DataFrame, n
         tree.update(f.tree)
         linear += f.linear
         image |= f.image
-    return pd.DataFrame(tree, index=frame.index), np.concatenate(linear, axis=1), image
+        text |= f.text
+    if text:
+        from scipy.sparse import csr_matrix, hstack
+
+        matrix = hstack([b if not isinstance(b, np.ndarray) else csr_matrix(b) for b in linear]).tocsr()
+        return pd.DataFrame(tree, index=frame.index), matrix, "image" if image else "text"
+    return pd.DataFrame(tree, index=frame.index), np.concatenate(linear, axis=1), "image" if image else None
 
 
 # --- the classical models -------------------------------------------------------------------------------------------
@@ -125,7 +151,7 @@ def _raw(output: Any, model: Any, x: Any) -> np.ndarray:
     """A classical model's predictions as the output type's raw head values (logit, log-probabilities, value)."""
     if output.kind == "number":
         return np.asarray(model.predict(x), dtype=np.float64)[:, None]
-    proba = np.full((len(x), len(output.state["classes"])), 1e-7)
+    proba = np.full((x.shape[0], len(output.state["classes"])), 1e-7)
     proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(x)
     proba = np.clip(proba, 1e-7, 1 - 1e-7)
     if output.kind == "binary":
@@ -134,7 +160,7 @@ def _raw(output: Any, model: Any, x: Any) -> np.ndarray:
     return np.log(proba / proba.sum(1, keepdims=True))
 
 
-def _models(output: Any, image: bool, seed: int, folds: int = 3) -> dict[str, Callable[[], Any]]:
+def _models(output: Any, image: bool | str | None, seed: int, folds: int = 3) -> dict[str, Callable[[], Any]]:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -143,6 +169,10 @@ def _models(output: Any, image: bool, seed: int, folds: int = 3) -> dict[str, Ca
     from sklearn.svm import SVC, SVR
 
     classes = output.kind != "number"
+    if image == "text":  # sparse TF-IDF (values in [0, 1]): a linear model on it as it is
+        def tfidf() -> Any:
+            return LogisticRegression(C=10.0, max_iter=2000) if classes else Ridge()
+        return {"tfidf+logistic" if classes else "tfidf+ridge": tfidf}
     if image:
         def svm() -> Any:
             if not classes:
@@ -181,6 +211,9 @@ def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: in
 
     prep = predictor.preprocessor
     split = {name: _clean(prep, frame, name) for name, frame in frames.items() if len(frame)}
+    split = {"train": split.pop("train"), **split}  # text features (TF-IDF) fit on the first frame: the training one
+    for t in prep.inputs:
+        t.__dict__.pop("_tfidf", None)
     rows = []
     for output in prep.outputs:
         y = {name: output.transform(frame[output.name]).numpy() for name, frame in split.items()}

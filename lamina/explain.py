@@ -38,6 +38,7 @@ STEPS = 64  # Integrated Gradients' integration steps (Gauss-Legendre): complete
 INTERNAL_BATCH = 512  # rows × steps evaluated at once: bounds memory whatever the number of rows
 ROW_CHUNK = 256  # rows attributed per call
 PIXEL_KINDS = {"image"}  # attributed at the encoder's input (pixels); every other encoder at its output
+TOKEN_KINDS = {"text"}  # attributed at the embedding output (per token); the encoder is pool(keep, embed(ids))
 MAX_JSON_PIXELS = 64 * 64  # saliency maps up to this size go into explain_rows' JSON
 
 
@@ -111,6 +112,8 @@ class Space:
         for name, encoder in zip(self.net.input_names, self.net.encoders):
             if kinds[name] in PIXEL_KINDS:
                 self.parts.append(Part(name, "pixels", [name], baseline=torch.zeros(1)))  # black
+            elif kinds[name] in TOKEN_KINDS:
+                self.parts.append(Part(name, "tokens", [name]))  # every token at the [PAD] embedding (zeros)
             else:
                 self.parts.append(Part(name, "encoded", [name], baseline=encoded_baseline(encoder)))
         self.encoders = dict(zip(self.net.input_names, self.net.encoders))
@@ -124,18 +127,25 @@ class Space:
                 x = batch[p.key]
                 if p.mode == "encoded":
                     x = self.encoders[p.key](x)
+                elif p.mode == "tokens":  # (n, L, dim + 1): the embeddings, then the padding mask (never varied)
+                    keep = (x != 0).unsqueeze(-1)
+                    x = torch.cat([self.encoders[p.key].embed(x), keep.to(torch.float32)], dim=-1)
                 out.append(x.float())
         return out
 
     def baselines(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [p.baseline.to(x.dtype).expand_as(x).clone() if p.mode != "pixels" else torch.zeros_like(x)
+        return [torch.cat([torch.zeros_like(x[..., :-1]), x[..., -1:]], dim=-1) if p.mode == "tokens" else
+                p.baseline.to(x.dtype).expand_as(x).clone() if p.mode != "pixels" else torch.zeros_like(x)
                 for p, x in zip(self.parts, tensors)]
 
     def raw(self, *tensors: torch.Tensor) -> torch.Tensor:
         """The output head's raw values (logit, class logits, standardised number) from attribution-space tensors."""
         parts = []
         for p, x in zip(self.parts, tensors):
-            parts.append(self.encoders[p.key](x) if p.mode == "pixels" else x)
+            if p.mode == "tokens":
+                parts.append(self.encoders[p.key].pool(x[..., -1] > 0.5, x[..., :-1]))
+            else:
+                parts.append(self.encoders[p.key](x) if p.mode == "pixels" else x)
         encoded = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self.head(self.net.hidden(encoded))
 
@@ -186,6 +196,7 @@ class Attribution:
     target: np.ndarray | None  # the explained class per row (category outputs)
     pixels: dict[str, np.ndarray] = field(default_factory=dict)  # image column → (rows, H, W) signed saliency
     score_name: str = ""
+    tokens: dict[str, list[np.ndarray]] = field(default_factory=dict)  # text column → per row, one value per token
 
 
 def attribute(space: Space, tensors: list[torch.Tensor], steps: int = STEPS,
@@ -198,6 +209,7 @@ def attribute(space: Space, tensors: list[torch.Tensor], steps: int = STEPS,
     target = space.targets(raw)
     values, scores, base_scores = [], [], []
     pixels: dict[str, list[np.ndarray]] = {p.key: [] for p in space.parts if p.mode == "pixels"}
+    tokens: dict[str, list[np.ndarray]] = {p.key: [] for p in space.parts if p.mode == "tokens"}
     for start in range(0, len(tensors[0]), ROW_CHUNK):
         x = tuple(t[start:start + ROW_CHUNK].clone().requires_grad_(True) for t in tensors)
         b = tuple(space.baselines(list(x)))
@@ -212,13 +224,16 @@ def attribute(space: Space, tensors: list[torch.Tensor], steps: int = STEPS,
                 s, sb = s.gather(1, tgt[:, None])[:, 0], sb.gather(1, tgt[:, None])[:, 0]
         scores.append(s.numpy())
         base_scores.append(sb.numpy())
-        for p, a in zip(space.parts, attributions):
+        for j, (p, a) in enumerate(zip(space.parts, attributions)):
             if p.mode == "pixels":
                 pixels[p.key].append(a.sum(1).numpy())
+            if p.mode == "tokens":  # summed over the embedding; padding positions left out
+                per_token, kept = a.sum(-1).numpy(), (x[j][..., -1] > 0.5).detach().numpy()
+                tokens[p.key] += [row[k] for row, k in zip(per_token, kept)]
     values_ = np.concatenate(values).astype(np.float64)
     score, base = np.concatenate(scores).astype(np.float64), np.concatenate(base_scores).astype(np.float64)
     return Attribution(space.columns, values_, score, base, values_.sum(1) - (score - base), raw, target,
-                       {k: np.concatenate(v) for k, v in pixels.items()}, space.score_name())
+                       {k: np.concatenate(v) for k, v in pixels.items()}, space.score_name(), tokens)
 
 
 def _prepare(predictor: Predictor, frame: pd.DataFrame, labelled: bool = False) -> tuple[pd.DataFrame, dict]:
@@ -242,6 +257,7 @@ def explain_rows(predictor: Predictor, frame: pd.DataFrame, output: str | None =
     space = Space(predictor, output)
     result = attribute(space, space.tensors(inputs), steps)
     decoded = space.output.decode(result.raw)
+    texts = {t.name: t.tokens(inputs[t.name]) for t in predictor.preprocessor.inputs if t.name in result.tokens}
     rows = []
     for i in range(len(frame)):
         row: dict[str, Any] = {
@@ -255,12 +271,15 @@ def explain_rows(predictor: Predictor, frame: pd.DataFrame, output: str | None =
         small = {k: v[i] for k, v in result.pixels.items() if v[i].size <= MAX_JSON_PIXELS}
         if small:
             row["saliency"] = {k: np.round(v, 6).tolist() for k, v in small.items()}
+        if result.tokens:  # text columns: each token and its attribution (they sum to the column's)
+            row["tokens"] = {k: {"tokens": texts[k][i], "attributions": np.round(v[i], 6).tolist()}
+                             for k, v in result.tokens.items()}
         if result.target is not None:
             row["explained_class"] = space.output.state["classes"][int(result.target[i])]
         rows.append(row)
     return {"method": "integrated_gradients", "steps": steps, "output": space.output.name,
             "score": result.score_name, "baseline": "per type: numbers at their training mean, binaries halfway, "
-            "categories at the mean embedding, images black", "explanations": rows}
+            "categories at the mean embedding, images black, texts as [PAD] embeddings", "explanations": rows}
 
 
 def _plain(value: Any) -> Any:
@@ -482,6 +501,8 @@ def explain(model_dir: str | Path, data: str | Path | pd.DataFrame, out_dir: str
         paths[name.removesuffix(".png")] = plots.save(data_, out / name)
     sections = [(name.removesuffix(".png").replace("row0", "first row"),
                  f'<img alt="{name}" src="{plots.data_uri(d)}">') for name, d in images.items()]
+    if any("tokens" in r for r in explained["explanations"]):
+        sections.append(("Tokens", tokens_html(explained)))
     if check:
         sections.append(("Faithfulness", faithfulness_html(check)))
     paths["html"] = out / "explain.html"
@@ -489,6 +510,25 @@ def explain(model_dir: str | Path, data: str | Path | pd.DataFrame, out_dir: str
     if verbose:
         print_explanations(numbers)
     return paths
+
+
+def tokens_html(explained: dict[str, Any], rows: int = 20) -> str:
+    """The first rows' text columns, each token shaded by its attribution (red: raises the score, blue: lowers)."""
+    import html
+
+    out = [f"<p>Integrated Gradients per token of {html.escape(explained['score'])}: red raises it, blue lowers "
+           "it.</p>"]
+    for r in explained["explanations"][:rows]:
+        for column, found in r.get("tokens", {}).items():
+            values = found["attributions"]
+            top = max((abs(v) for v in values), default=0.0) or 1.0
+            spans = "".join(
+                f'<span title="{v:+.4f}" style="background:rgba({"220,50,47" if v > 0 else "38,139,210"},'
+                f'{abs(v) / top:.2f});padding:0 2px;margin:1px">{html.escape(tok)}</span> '
+                for tok, v in zip(found["tokens"], values))
+            out.append(f"<p><b>row {r['row']}</b>, {html.escape(column)}: predicted "
+                       f"{html.escape(str(r['prediction']))} ({r['score']:.3f})<br>{spans}</p>")
+    return "\n".join(out)
 
 
 def faithfulness_html(check: dict[str, Any]) -> str:

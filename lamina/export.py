@@ -123,6 +123,11 @@ def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)), initial=0.0)) for k in a)
 
 
+def _is_sequence(tensor: torch.Tensor) -> bool:
+    """Token ids and multi-valued indices: (batch, length) integers whose length varies from call to call."""
+    return tensor.dim() == 2 and not tensor.is_floating_point()
+
+
 def _export(network: Network, batch: dict[str, torch.Tensor], path: Path) -> None:
     keys = list(batch)
     wrapper = _Positional(network, keys).eval()
@@ -136,11 +141,13 @@ def _export(network: Network, batch: dict[str, torch.Tensor], path: Path) -> Non
             warnings.simplefilter("ignore")
             try:  # the torch.export-based exporter, PyTorch's default since 2.9
                 batch_dim = torch.export.Dim("batch", min=1)
+                shapes = tuple({0: batch_dim, 1: torch.export.Dim(f"length_{i}", min=1)} if _is_sequence(batch[k])
+                               else {0: batch_dim} for i, k in enumerate(keys))
                 torch.onnx.export(wrapper, args, str(path), input_names=keys, output_names=names,
-                                  dynamic_shapes=tuple({0: batch_dim} for _ in keys), dynamo=True,
-                                  external_data=False, verbose=False)
+                                  dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
             except Exception:  # the TorchScript exporter handles some modules the new one does not
-                axes = {k: {0: "batch"} for k in [*keys, *names]}
+                axes = {k: {0: "batch", **({1: f"length_{k}"} if k in batch and _is_sequence(batch[k]) else {})}
+                        for k in [*keys, *names]}
                 torch.onnx.export(wrapper, args, str(path), input_names=keys, output_names=names,
                                   dynamic_axes=axes, dynamo=False, opset_version=17)
     finally:

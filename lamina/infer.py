@@ -1,7 +1,8 @@
 """``lamina init``: look at a table and write a config a person can read and edit.
 
-Each column gets a type from its values (number, category, binary; image for paths of image files); columns
-that cannot help (constant, empty, row numbers, unique IDs) are left out with a comment saying why.
+Each column gets a type from its values (number, category, binary; text for free text of several words; image
+for paths of image files); columns that cannot help (constant, empty, row numbers, unique IDs) are left out with a
+comment saying why.
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def infer_target(name: str, values: pd.Series, source: str | None) -> str:
     return "category"
 
 
+def looks_like_text(present: pd.Series) -> bool:
+    """Free text: strings of several words on average, or mostly distinct strings with spaces (not IDs)."""
+    if len(present) < 2 or not all(isinstance(v, str) for v in present.iloc[:1000]):
+        return False
+    sample = present.iloc[:5000].astype(str)
+    if sample.nunique() < 10:  # a handful of values is a category, however long
+        return False
+    words = sample.str.split().str.len()
+    spaced = sample.str.contains(r"\s", regex=True).mean()
+    distinct = sample.nunique() / len(sample)
+    return bool(words.mean() >= 4 and distinct > 0.2) or bool(distinct > 0.5 and spaced > 0.5)
+
+
 def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
     """The type of an input column, or None and the reason it is left out."""
     present = values.dropna()
@@ -73,8 +87,10 @@ def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
         if distinct == n and _is_integral(present) and (np.diff(numbers.to_numpy()) == 1).all():
             return None, "row numbers (consecutive integers), not a feature"
         return "number", None
+    if looks_like_text(present):
+        return "text", None
     if distinct == n and n >= 20:
-        return None, "every value is different: an ID or free text (text inputs arrive with the text type)"
+        return None, "every value is different: an ID, not a feature"
     return "category", None
 
 
@@ -136,6 +152,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         line = f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
         if kind == "image":  # many knobs: name them, so a reader knows what the options map may hold
             line += "   # options: size, channels, resize, augment, flip, encoder, widths, depths, on_bad_input ..."
+        if kind == "text":
+            line += "   # options: tokenizer, vocab_size, max_length, truncation, encoder (bag | cnn | transformer) ..."
         return line
 
     lines = [

@@ -6,5 +6,7 @@ from lamina.inputs.category import CategoryInput
 from lamina.inputs.image import ImageInput
 from lamina.inputs.number import NumberInput
 from lamina.inputs.set import SetInput
+from lamina.inputs.text import TextInput
 
-INPUT_TYPES: dict[str, type[InputType]] = {t.kind: t for t in (NumberInput, CategoryInput, BinaryInput, SetInput, ImageInput)}
+INPUT_TYPES: dict[str, type[InputType]] = {t.kind: t for t in (NumberInput, CategoryInput, BinaryInput, SetInput, ImageInput,
+                                                  TextInput)}

@@ -1,0 +1,260 @@
+"""Free text (reviews, messages, intents): a subword tokenizer trained on the training split, and a text encoder.
+
+The fitted state is the Hugging Face ``tokenizers`` tokenizer as JSON (``Tokenizer.to_str()``), so it lives in
+``lamina.json`` like every other state. ``transform`` encodes the column once and returns int64 ids ``(n, L)``,
+padded with ``[PAD]`` (id 0) to the longest row of that split, capped at ``max_length`` — each split is padded on
+its own, so short texts never pay for the longest text of another split. Every encoder ignores padding (masked mean,
+masked max-pool, key padding mask), so a row's vector does not depend on how far it was padded.
+
+Every encoder is ``pool(keep, embed(ids))``: ``lamina explain`` attributes at the embedding output (per token).
+Length bucketing (batches of similar lengths) would cut padding further but belongs to the training loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from lamina.errors import LaminaError
+from lamina.inputs.base import InputType, Options
+
+log = logging.getLogger("lamina")
+
+PAD, UNK, CLS = 0, 1, 2
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]"]
+
+
+class TextOptions(Options):
+    tokenizer: Literal["bpe", "wordpiece"] = Field("bpe", description="subword model trained on the training split")
+    vocab_size: int = Field(8000, ge=16, le=1_000_000)
+    lowercase: bool = True
+    max_length: int = Field(256, ge=1, le=100_000, description="tokens kept per row; longer rows are truncated")
+    truncation: Literal["right", "left"] = Field("right", description="right: keep the start; left: keep the end")
+    encoder: Literal["bag", "cnn", "transformer"] = "cnn"
+    embedding_dim: int = Field(128, ge=1)
+    kernel_sizes: list[int] = Field([3, 5], min_length=1, description="cnn: one convolution per kernel size")
+    channels: int = Field(128, ge=1, description="cnn: filters per kernel size")
+    layers: int = Field(2, ge=1, le=48, description="transformer blocks")
+    heads: int = Field(4, ge=1)
+    ff_dim: int | None = Field(None, ge=1, description="transformer feed-forward width; default 2 × embedding_dim")
+    positions: Literal["learned", "sinusoidal"] = "learned"
+    pooling: Literal["mean", "cls"] = Field("mean", description="transformer: masked mean of tokens, or [CLS]")
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TextOptions:
+        if self.encoder == "transformer" and self.embedding_dim % self.heads:
+            raise ValueError(f"embedding_dim ({self.embedding_dim}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+def build_tokenizer(kind: str, vocab_size: int, lowercase: bool, texts: list[str]):  # -> tokenizers.Tokenizer
+    try:
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    except ModuleNotFoundError:
+        raise LaminaError("the text type needs Hugging Face tokenizers: pip install tokenizers") from None
+    if kind == "wordpiece":
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False)
+    else:
+        tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False)
+    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tokenizer
+
+
+def as_text(value: object) -> str:
+    """A cell as text: missing → '', bytes decoded as UTF-8 with replacement, anything else via str()."""
+    if value is None or (not isinstance(value, (str, bytes, list, tuple, np.ndarray)) and pd.isna(value)):
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else str(value)
+
+
+# --- encoders -----------------------------------------------------------------------------------------------------
+
+def _masked_mean(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    w = keep.unsqueeze(-1).to(x.dtype)
+    return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+
+class BagEncoder(nn.Module):
+    """Mean of the token embeddings (padding left out): fast, order-free."""
+
+    def __init__(self, vocabulary: int, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, dim, padding_idx=PAD)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = dim
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids)
+
+    def pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        return self.dropout(_masked_mean(embedded, keep))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.pool(ids != PAD, self.embed(ids))
+
+
+class CNNEncoder(nn.Module):
+    """Convolutions of several widths over the embeddings, ReLU, max over the real (unpadded) positions."""
+
+    def __init__(self, vocabulary: int, dim: int, kernel_sizes: list[int], channels: int, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, dim, padding_idx=PAD)
+        self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k, padding="same") for k in kernel_sizes)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = channels * len(kernel_sizes)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids)
+
+    def pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        x = (self.dropout(embedded) * keep.unsqueeze(-1).to(embedded.dtype)).transpose(1, 2)  # (n, dim, L)
+        pooled = []
+        for conv in self.convs:
+            h = torch.relu(conv(x)).masked_fill(~keep.unsqueeze(1), float("-inf")).amax(2)
+            pooled.append(torch.where(torch.isfinite(h), h, torch.zeros_like(h)))  # an empty row gives zeros
+        return self.dropout(torch.cat(pooled, 1))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.pool(ids != PAD, self.embed(ids))
+
+
+def sinusoidal(length: int, dim: int) -> torch.Tensor:
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    scale = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * scale)
+    table[:, 1::2] = torch.cos(position * scale)[:, : dim // 2]
+    return table
+
+
+class TransformerEncoder(nn.Module):
+    """Token + position embeddings → pre-norm transformer blocks with a key padding mask → masked mean or [CLS]."""
+
+    def __init__(self, vocabulary: int, dim: int, max_length: int, layers: int, heads: int, ff_dim: int,
+                 positions: str, pooling: str, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, dim, padding_idx=PAD)
+        if positions == "learned":
+            self.positions = nn.Embedding(max_length, dim)
+        else:
+            self.register_buffer("table", sinusoidal(max_length, dim), persistent=False)
+            self.positions = None
+        block = nn.TransformerEncoderLayer(dim, heads, ff_dim, dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
+        self.dropout = nn.Dropout(dropout)
+        self.pooling = pooling
+        self.out_dim = dim
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids)
+
+    def pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        table = self.positions.weight if self.positions is not None else self.table
+        if keep.shape[1] > len(table):  # only padding lies beyond max_length (transform truncates)
+            keep, embedded = keep[:, : len(table)], embedded[:, : len(table)]
+        x = self.dropout(embedded + table[: keep.shape[1]])
+        padding = ~keep
+        empty = padding.all(1)
+        padding = padding.clone()
+        padding[:, 0] &= ~empty  # an all-padding row would attend to nothing (NaN): let it see one position
+        h = self.blocks(x, src_key_padding_mask=padding)
+        out = h[:, 0] if self.pooling == "cls" else _masked_mean(h, ~padding)
+        return out.masked_fill(empty.unsqueeze(1), 0.0)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.pool(ids != PAD, self.embed(ids))
+
+
+# --- the type -------------------------------------------------------------------------------------------------------
+
+class TextInput(InputType):
+    kind = "text"
+    Options = TextOptions
+
+    _tokenizer = None
+
+    def _cls(self) -> bool:
+        return self.options.encoder == "transformer" and self.options.pooling == "cls"
+
+    def tokenizer(self):  # -> tokenizers.Tokenizer
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_str(self.state["tokenizer"])
+        return self._tokenizer
+
+    def fit(self, values: pd.Series) -> None:
+        texts = [t for t in (as_text(v) for v in values) if t.strip()]
+        if not texts:
+            raise LaminaError(f"column '{self.name}': every text in the training split is empty or missing")
+        o = self.options
+        tokenizer = build_tokenizer(o.tokenizer, o.vocab_size, o.lowercase, texts)
+        self._tokenizer = tokenizer
+        self.state = {"tokenizer": tokenizer.to_str(), "vocab_size": int(tokenizer.get_vocab_size())}
+
+    def encode(self, values: pd.Series) -> list[list[int]]:
+        """Token ids per row, before truncation and padding (no special tokens)."""
+        texts = [as_text(v) for v in values]
+        return [e.ids for e in self.tokenizer().encode_batch(texts, add_special_tokens=False)]
+
+    def tokens(self, ids: torch.Tensor) -> list[list[str]]:
+        """The token strings of transformed rows, padding left out (for explanations)."""
+        tokenizer = self.tokenizer()
+        return [[tokenizer.id_to_token(int(i)) for i in row if int(i) != PAD] for row in ids]
+
+    def transform(self, values: pd.Series) -> torch.Tensor:
+        rows = self.encode(values)
+        cls = self._cls()
+        room = self.options.max_length - int(cls)
+        if room < 1:
+            raise LaminaError(f"column '{self.name}': max_length must leave room for [CLS] and one token")
+        truncated = sum(len(r) > room for r in rows)
+        if truncated:
+            log.warning("column '%s': %d of %d text(s) longer than %d tokens truncated (%s kept)", self.name,
+                        truncated, len(rows), room, "start" if self.options.truncation == "right" else "end")
+        empty = sum(not r for r in rows)
+        if empty:
+            log.info("column '%s': %d empty or missing text(s) encoded as empty sequences", self.name, empty)
+        keep = (lambda r: r[:room]) if self.options.truncation == "right" else (lambda r: r[-room:])
+        rows = [([CLS] if cls else []) + keep(r) for r in rows]
+        length = max(1, max((len(r) for r in rows), default=1))
+        ids = np.full((len(rows), length), PAD, dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        return torch.from_numpy(ids)
+
+    @property
+    def width(self) -> int:
+        return self.encoder_width()
+
+    def encoder_width(self) -> int:
+        o = self.options
+        if o.encoder == "cnn":
+            return o.channels * len(o.kernel_sizes)
+        return o.embedding_dim
+
+    def encoder(self) -> nn.Module:
+        o = self.options
+        vocabulary = int(self.state["vocab_size"])
+        if o.encoder == "bag":
+            return BagEncoder(vocabulary, o.embedding_dim, o.dropout)
+        if o.encoder == "cnn":
+            return CNNEncoder(vocabulary, o.embedding_dim, o.kernel_sizes, o.channels, o.dropout)
+        return TransformerEncoder(vocabulary, o.embedding_dim, o.max_length, o.layers, o.heads,
+                                  o.ff_dim or 2 * o.embedding_dim, o.positions, o.pooling, o.dropout)
