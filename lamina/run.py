@@ -104,6 +104,11 @@ def train(
         cache = workdir / CACHE if main else workdir / CACHE / f"rank{distributed.rank()}"
         fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose and main,
                      cache_dir=cache)
+    except LaminaError:
+        # Bad input found before the first checkpoint: nothing to resume, so leave no half-made run folder behind.
+        if main and not (workdir / STATE).exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     finally:
         logger.removeHandler(handler)
         handler.close()

@@ -123,6 +123,13 @@ def test_train_target_with_a_single_class(tmp_path: Path, default_config: Path, 
                       "two classes")
 
 
+def test_a_failed_training_leaves_no_run_folder(tmp_path: Path, default_config: Path, one_class_csv: Path) -> None:
+    config = with_data(default_config, one_class_csv, tmp_path / "config.yaml")
+    assert_user_error(run_cli("train", config, "-q", "--output-dir", "runs", cwd=tmp_path), "two classes")
+    leftovers = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else []
+    assert leftovers == []  # no `<name>.incomplete/` with only a config in it
+
+
 # --- values -------------------------------------------------------------------------------------------------------
 
 
