@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -100,6 +101,23 @@ def read_info(folder: Path) -> dict[str, Any]:
     return info
 
 
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``folder/weights.safetensors``, with one-line errors for a missing or corrupted file."""
+    try:
+        return load_file(str(folder / WEIGHTS))
+    except FileNotFoundError:
+        raise LaminaError(f"{folder}: {WEIGHTS} is missing; the model directory is incomplete") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise LaminaError(f"{folder / WEIGHTS}: corrupted ({e}); retrain or restore the model directory") from None
+
+
+def check_weights(folder: Path, weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                  consistent: bool = True) -> None:
+    """Refuse weights whose names or shapes differ from the network ``lamina.json`` describes."""
+    if not consistent or set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
+        raise LaminaError(f"{folder / WEIGHTS}: the weights do not match {INFO} (another model's file?); retrain")
+
+
 def load(path: str | os.PathLike) -> Predictor:
     """Load a model directory written by ``lamina train`` or ``save``.
 
@@ -121,15 +139,8 @@ def load(path: str | os.PathLike) -> Predictor:
         network = preprocessor.network()
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None
-    try:
-        weights = load_file(str(folder / WEIGHTS))
-    except FileNotFoundError:
-        raise LaminaError(f"{folder}: {WEIGHTS} is missing; the model directory is incomplete") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise LaminaError(f"{folder / WEIGHTS}: corrupted ({e}); retrain or restore the model directory") from None
-    expected = network.state_dict()
-    if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
-        raise LaminaError(f"{folder / WEIGHTS}: the weights do not match {INFO} (another model's file?); retrain")
+    weights = read_weights(folder)
+    check_weights(folder, weights, network.state_dict())
     network.load_state_dict(weights)
     meta = {k: v for k, v in info.items() if k not in ("config", "preprocessor")}
     meta["run_dir"] = str(folder)

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from lamina.config import Config, validate_config
 from lamina.errors import LaminaError
@@ -182,7 +181,7 @@ class Recommender:
 def load_recommender(folder: Path, info: dict[str, Any]) -> Recommender:
     """Read a recommendation model directory (``lamina.load`` calls this when ``task`` is ``recommendation``)."""
     from lamina.recommend.train import build_network, tower_preprocessors
-    from lamina.store import INFO, WEIGHTS
+    from lamina.store import INFO, check_weights, read_weights
 
     try:
         config = validate_config(info["config"], source=str(folder / INFO))
@@ -194,19 +193,12 @@ def load_recommender(folder: Path, info: dict[str, Any]) -> Recommender:
         network = build_network(config, user_prep, item_prep, len(items))
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None
-    try:
-        tensors = load_file(str(folder / WEIGHTS))
-    except FileNotFoundError:
-        raise LaminaError(f"{folder}: {WEIGHTS} is missing; the model directory is incomplete") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise LaminaError(f"{folder / WEIGHTS}: corrupted ({e}); retrain or restore the model directory") from None
+    tensors = read_weights(folder)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    expected = network.state_dict()
     needed = ("user_embeddings", "item_embeddings", "seen.indptr", "seen.indices")
-    if (set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected)
-            or any(n not in tensors for n in needed) or tensors["item_embeddings"].shape[0] != len(items)
-            or tensors["user_embeddings"].shape[0] != len(users)):
-        raise LaminaError(f"{folder / WEIGHTS}: the weights do not match {INFO} (another model's file?); retrain")
+    check_weights(folder, weights, network.state_dict(), consistent=all(n in tensors for n in needed)
+                  and tensors["item_embeddings"].shape[0] == len(items)
+                  and tensors["user_embeddings"].shape[0] == len(users))
     network.load_state_dict(weights)
     network.eval()
     indices, indptr = tensors["seen.indices"].numpy(), tensors["seen.indptr"].numpy()
