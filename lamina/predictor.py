@@ -89,5 +89,11 @@ class Predictor:
         self.preprocessor.check_columns(frame, source, targets=True)
         frame = self.preprocessor.drop_missing_targets(frame, source)
         frame = self.preprocessor.drop_bad_inputs(frame, source)
-        raw = self.predict_raw(frame, source)
+        if len(frame) == 0:
+            raise LaminaError(where(source, "no rows to predict"))
+        return self.score(frame, self.preprocessor.inputs_to_tensors(frame, source))
+
+    def score(self, frame: pd.DataFrame, inputs: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+        """Metrics per output of labelled rows whose inputs are already tensors (training reuses its own)."""
+        raw = run_network(self.network, inputs)
         return {t.name: {"rows": len(frame), **t.metrics(frame[t.name], raw[t.name])} for t in self.preprocessor.outputs}

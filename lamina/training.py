@@ -323,7 +323,8 @@ def fit(
         for t in prep.outputs:
             t.calibrate(raw[t.name], valid.frame[t.name])
     predictor = Predictor(prep, net.cpu())
-    metrics = {name: predictor.evaluate(split.frame, sources.get(name)) for name, split in splits.items() if len(split)}
+    # The splits' tensors are already made: scoring them again from the frames would decode and tokenize twice.
+    metrics = {name: predictor.score(split.frame, split.inputs) for name, split in splits.items() if len(split)}
     predictor.info["metrics"] = distributed.broadcast(metrics) if parallel else metrics
     prep.set_cache_dir(None)  # the run's cache goes with the run; later predictions decode into memory
     predictor.info["best_epoch"] = best_epoch
