@@ -210,6 +210,10 @@ def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: in
         raise LaminaError("the classical counterparts need LightGBM: pip install 'lamina[classical]'") from None
 
     prep = predictor.preprocessor
+    text = [t.name for t in prep.outputs if t.sequence]
+    if text:
+        raise LaminaError(f"output '{text[0]}' is text: no classical counterpart in `lamina compare` yet "
+                          "(benchmarks/translation.py compares with copying the source)")
     split = {name: _clean(prep, frame, name) for name, frame in frames.items() if len(frame)}
     split = {"train": split.pop("train"), **split}  # text features (TF-IDF) fit on the first frame: the training one
     for t in prep.inputs:

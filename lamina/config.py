@@ -193,6 +193,9 @@ class Config(Options):
             if spec is None:
                 raise ValueError(f"trainer.early_stopping.metric {metric!r}: no output named {output!r}; use 'loss' or '<output>.<metric>'")
             allowed = OUTPUT_TYPES[spec.type].metric_names
+            if OUTPUT_TYPES[spec.type].sequence:
+                raise ValueError(f"trainer.early_stopping.metric {metric!r}: text outputs stop early on the validation "
+                                 "loss (generating every epoch would cost more than training); use 'loss'")
             if name not in allowed:
                 raise ValueError(f"trainer.early_stopping.metric {metric!r}: allowed metrics for {output!r}: {', '.join(allowed)}")
         return self

@@ -94,6 +94,9 @@ class Space:
         if output is not None and output not in names:
             raise LaminaError(f"output {output!r} not in the model; it has {', '.join(names)}")
         self.output = next(t for t in outputs if t.name == (output or names[0]))
+        if self.output.sequence:
+            raise LaminaError(f"output '{self.output.name}' is text (generated token by token): explanations cover "
+                              "class and number outputs only; pick another output with --output")
         self.head = self.net.heads[names.index(self.output.name)]
         self.parts: list[Part] = []
         inputs = predictor.preprocessor.inputs

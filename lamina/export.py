@@ -173,6 +173,10 @@ def export_onnx(model_dir: str | os.PathLike, rows: pd.DataFrame | str | os.Path
 
     folder = Path(model_dir)
     predictor = load_torch(folder)
+    text = [t.name for t in predictor.preprocessor.outputs if t.sequence]
+    if text:
+        raise LaminaError(f"{folder}: output '{text[0]}' generates text (a search loop over the decoder), which ONNX "
+                          "export does not cover yet; serve it with the PyTorch runtime")
     network = predictor.network.cpu().eval()
     if rows is None:
         frame = example_rows(predictor)

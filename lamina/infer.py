@@ -55,6 +55,8 @@ def infer_target(name: str, values: pd.Series, source: str | None) -> str:
         if _is_integral(present) and distinct <= MAX_CLASSES_FOR_NUMBERS:
             return "category"
         return "number"
+    if looks_like_text(present):  # sentences, nearly all different: generated (translation), not classified
+        return "text"
     return "category"
 
 
@@ -144,6 +146,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         "inputs": [{"name": "x", "type": "number"}], "outputs": [{"name": "y", "type": "number"}],
     }).model_dump(mode="json")
     first_class = next((t for _, t in inferred.outputs if t in ("binary", "category")), None)
+    outputs = {c for c, _ in inferred.outputs}
+    translation = any(t == "text" for _, t in inferred.outputs)
 
     def flow(section: dict) -> str:
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
@@ -152,7 +156,11 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         line = f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
         if kind == "image":  # many knobs: name them, so a reader knows what the options map may hold
             line += "   # options: size, channels, resize, augment, flip, encoder, widths, depths, on_bad_input ..."
-        if kind == "text":
+        if kind == "text" and column in outputs:
+            line += "   # options: vocab_size, max_length, dim, layers, heads, label_smoothing, beam_size ..."
+        elif kind == "text" and translation:  # the decoder attends to token states: a transformer gives it context
+            line = line[:-1] + ", options: {encoder: transformer}}"
+        elif kind == "text":
             line += "   # options: tokenizer, vocab_size, max_length, truncation, encoder (bag | cnn | transformer) ..."
         return line
 

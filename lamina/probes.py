@@ -61,8 +61,12 @@ def probe(predictor: Predictor, frame: pd.DataFrame, output: str | None = None, 
     from sklearn.preprocessing import StandardScaler
 
     prep = predictor.preprocessor
-    names = [t.name for t in prep.outputs]
-    target = next(t for t in prep.outputs if t.name == (output or names[0]))
+    names = [t.name for t in prep.outputs if not t.sequence]  # a probe predicts a class or a number per row
+    if not names:
+        raise LaminaError("layer probes need a class or number output; this model only generates text")
+    target = next((t for t in prep.outputs if t.name == (output or names[0])), None)
+    if target is None or target.sequence:
+        raise LaminaError(f"output {output!r}: probe one of {', '.join(names)} (class or number outputs)")
     frame = prep.drop_missing_targets(frame, None)
     frame = prep.drop_bad_inputs(frame, None)
     if len(frame) > MAX_ROWS:

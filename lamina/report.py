@@ -162,6 +162,8 @@ def _prediction_section(predictor: Predictor, test: pd.DataFrame) -> str:
             _calibration(ax, predicted, observed, float(np.mean((confidence - correct) ** 2)), "confidence")
             ax.legend(fontsize=8), ax.grid(alpha=0.3)
             parts.append(f"<h3>{html.escape(t.name)}</h3>" + _img(plots.png(fig), f"{t.name} calibration"))
+        elif t.sequence:
+            parts.append(f"<h3>{html.escape(t.name)}</h3>" + _generated_table(prep, t, test, raw[t.name]))
         else:
             values = t._values(raw[t.name]) if hasattr(t, "_values") else raw[t.name][:, 0]
             truth = pd.to_numeric(test[t.name], errors="coerce").to_numpy()
@@ -172,6 +174,20 @@ def _prediction_section(predictor: Predictor, test: pd.DataFrame) -> str:
             ax.set_xlabel("true"), ax.set_ylabel("predicted"), ax.set_title(f"'{t.name}' on test", fontsize=10)
             parts.append(f"<h3>{html.escape(t.name)}</h3>" + _img(plots.png(fig), f"{t.name} predicted vs true"))
     return "".join(parts) or _p("no class outputs to draw curves for")
+
+
+def _generated_table(prep: Any, output: Any, test: pd.DataFrame, raw: np.ndarray, rows: int = 20) -> str:
+    """Generated texts beside their references on test rows, the wrong ones first: where a reader sees what fails."""
+    predicted = output.texts(raw)
+    truth = [str(v).strip() for v in test[output.name]]
+    wrong = [i for i, (p, t) in enumerate(zip(predicted, truth)) if p != t]
+    shown = (wrong + [i for i in range(len(truth)) if i not in set(wrong)])[:rows]
+    sources = [t.name for t in prep.inputs if t.kind == "text"][:1]
+    header = [*sources, "reference", "generated", "exact"]
+    body = [[*(str(test[s].iloc[i]) for s in sources), truth[i], predicted[i], "yes" if predicted[i] == truth[i] else "no"]
+            for i in shown]
+    return (_p(f"{len(truth) - len(wrong)} of {len(truth)} test rows generated exactly; {len(wrong)} wrong "
+               f"(shown first, up to {rows} rows)") + table_html(header, body))
 
 
 def _calibration(ax: Any, predicted: np.ndarray, observed: np.ndarray, brier: float, what: str = "predicted probability"

@@ -25,7 +25,7 @@ from lamina import distributed
 from lamina.checkpoint import load_checkpoint, write_atomic, load_optimizer, optimizer_tensors, save_checkpoint
 from lamina.config import Config, TrainerConfig
 from lamina.errors import LaminaError
-from lamina.model import Network
+from lamina.model import Network, teacher_key, without_teacher
 from lamina.predictor import Predictor, run_network
 from lamina.preprocessor import Preprocessor
 from lamina.progress import EpochProgress
@@ -86,7 +86,10 @@ def _split(prep: Preprocessor, frame: pd.DataFrame, source: str | None, name: st
         frame = prep.drop_unseen_classes(frame, f"{source} ({name} split)" if source else name)
     if len(frame) == 0:
         return Split(frame, {}, {})
-    return Split(frame, prep.inputs_to_tensors(frame, source), prep.targets_to_tensors(frame, source))
+    inputs, targets = prep.inputs_to_tensors(frame, source), prep.targets_to_tensors(frame, source)
+    # Sequence heads read their target in training and for the validation loss (teacher forcing).
+    inputs.update({teacher_key(t.name): targets[t.name] for t in prep.outputs if t.sequence})
+    return Split(frame, inputs, targets)
 
 
 def update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:
@@ -324,7 +327,8 @@ def fit(
             t.calibrate(raw[t.name], valid.frame[t.name])
     predictor = Predictor(prep, net.cpu())
     # The splits' tensors are already made: scoring them again from the frames would decode and tokenize twice.
-    metrics = {name: predictor.score(split.frame, split.inputs) for name, split in splits.items() if len(split)}
+    metrics = {name: predictor.score(split.frame, without_teacher(split.inputs)) for name, split in splits.items()
+               if len(split)}
     predictor.info["metrics"] = distributed.broadcast(metrics) if parallel else metrics
     prep.set_cache_dir(None)  # the run's cache goes with the run; later predictions decode into memory
     predictor.info["best_epoch"] = best_epoch

@@ -107,6 +107,15 @@ class BagEncoder(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.pool(ids != PAD, self.embed(ids))
 
+    def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The pooled vector and the per-token states ``(n, L, state_dim)`` with their mask (for decoders)."""
+        keep, embedded = ids != PAD, self.embed(ids)
+        return self.pool(keep, embedded), (self.dropout(embedded), keep)
+
+    @property
+    def state_dim(self) -> int:
+        return self.out_dim
+
 
 class CNNEncoder(nn.Module):
     """Convolutions of several widths over the embeddings, ReLU, max over the real (unpadded) positions."""
@@ -122,15 +131,29 @@ class CNNEncoder(nn.Module):
         return self.embedding(ids)
 
     def pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        return self._pool(keep, embedded)[0]
+
+    def _pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = (self.dropout(embedded) * keep.unsqueeze(-1).to(embedded.dtype)).transpose(1, 2)  # (n, dim, L)
-        pooled = []
+        pooled, maps = [], []
         for conv in self.convs:
-            h = torch.relu(conv(x)).masked_fill(~keep.unsqueeze(1), float("-inf")).amax(2)
+            maps.append(torch.relu(conv(x)))
+            h = maps[-1].masked_fill(~keep.unsqueeze(1), float("-inf")).amax(2)
             pooled.append(torch.where(torch.isfinite(h), h, torch.zeros_like(h)))  # an empty row gives zeros
-        return self.dropout(torch.cat(pooled, 1))
+        return self.dropout(torch.cat(pooled, 1)), maps
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.pool(ids != PAD, self.embed(ids))
+
+    def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The pooled vector and the per-token feature maps ``(n, L, state_dim)`` with their mask (for decoders)."""
+        keep = ids != PAD
+        pooled, maps = self._pool(keep, self.embed(ids))
+        return pooled, (self.dropout(torch.cat(maps, 1).transpose(1, 2)), keep)
+
+    @property
+    def state_dim(self) -> int:
+        return self.out_dim
 
 
 def sinusoidal(length: int, dim: int) -> torch.Tensor:
@@ -165,6 +188,17 @@ class TransformerEncoder(nn.Module):
         return self.embedding(ids)
 
     def pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
+        return self._pool(keep, embedded)[0]
+
+    def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The pooled vector and the last block's token states ``(n, L, state_dim)`` with their mask (for decoders)."""
+        return self._pool(ids != PAD, self.embed(ids))
+
+    @property
+    def state_dim(self) -> int:
+        return self.out_dim
+
+    def _pool(self, keep: torch.Tensor, embedded: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         table = self.positions.weight if self.positions is not None else self.table
         if keep.shape[1] > len(table):  # only padding lies beyond max_length (transform truncates)
             keep, embedded = keep[:, : len(table)], embedded[:, : len(table)]
@@ -175,7 +209,7 @@ class TransformerEncoder(nn.Module):
         padding[:, 0] &= ~empty  # an all-padding row would attend to nothing (NaN): let it see one position
         h = self.blocks(x, src_key_padding_mask=padding)
         out = h[:, 0] if self.pooling == "cls" else _masked_mean(h, ~padding)
-        return out.masked_fill(empty.unsqueeze(1), 0.0)
+        return out.masked_fill(empty.unsqueeze(1), 0.0), (h, ~padding)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.pool(ids != PAD, self.embed(ids))

@@ -4,5 +4,6 @@ from lamina.outputs.base import OutputType
 from lamina.outputs.binary import BinaryOutput
 from lamina.outputs.category import CategoryOutput
 from lamina.outputs.number import NumberOutput
+from lamina.outputs.text import TextOutput
 
-OUTPUT_TYPES: dict[str, type[OutputType]] = {t.kind: t for t in (CategoryOutput, BinaryOutput, NumberOutput)}
+OUTPUT_TYPES: dict[str, type[OutputType]] = {t.kind: t for t in (CategoryOutput, BinaryOutput, NumberOutput, TextOutput)}

@@ -25,6 +25,9 @@ class OutputType(ColumnType):
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
     metric_names: ClassVar[tuple[str, ...]]
+    # Sequence outputs (text) are generated token by token: their head also takes the inputs' token states and,
+    # in training, the target itself (``lamina.model``).
+    sequence: ClassVar[bool] = False
 
     def head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
