@@ -204,16 +204,14 @@ def _clean(prep: Any, frame: pd.DataFrame, name: str) -> pd.DataFrame:
 def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: int = 42) -> list[dict[str, Any]]:
     """Train the classical models on ``frames['train']`` (LightGBM stops early on validation), tune the decision
     threshold on validation, score on test: one row per (model, output) with metrics and times."""
+    prep = predictor.preprocessor
+    if any(t.sequence for t in prep.outputs):
+        return _text_counterparts(predictor, {name: _clean(prep, frame, name) for name, frame in frames.items()})
     try:
         import lightgbm as lgb
     except ModuleNotFoundError:
         raise LaminaError("the classical counterparts need LightGBM: pip install 'lamina[classical]'") from None
 
-    prep = predictor.preprocessor
-    text = [t.name for t in prep.outputs if t.sequence]
-    if text:
-        raise LaminaError(f"output '{text[0]}' is text: no classical counterpart in `lamina compare` yet "
-                          "(benchmarks/translation.py compares with copying the source)")
     split = {name: _clean(prep, frame, name) for name, frame in frames.items() if len(frame)}
     split = {"train": split.pop("train"), **split}  # text features (TF-IDF) fit on the first frame: the training one
     for t in prep.inputs:
@@ -253,6 +251,41 @@ def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: in
     return rows
 
 
+def _text_counterparts(predictor: Predictor, split: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """For a generated text output: copying the source text, and a translation memory — the training target whose
+    source is nearest (cosine of TF-IDF character 2-4 grams) — the classical way to reuse past translations."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.neighbors import NearestNeighbors
+
+    from lamina.inputs.text import as_text
+
+    prep = predictor.preprocessor
+    sources = [t.name for t in prep.inputs if t.kind == "text"]
+    if not sources:
+        raise LaminaError("a text output's classical counterparts copy or look up a text input; the model has none")
+    source, train, test = sources[0], split["train"], split["test"]
+    rows = []
+    for output in (t for t in prep.outputs if t.sequence):
+        started = time.perf_counter()
+        copied = [as_text(v).strip() for v in test[source]]
+        rows.append({"model": "copy source", "output": output.name, "train_seconds": 0.0,
+                     "predict_seconds": time.perf_counter() - started,
+                     "metrics": {"rows": len(test), **output.score_texts(test[output.name], copied)}})
+        started = time.perf_counter()
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+        index = NearestNeighbors(n_neighbors=1, metric="cosine").fit(
+            vectorizer.fit_transform([as_text(v) for v in train[source]]))
+        targets = [as_text(v).strip() for v in train[output.name]]
+        train_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        nearest = index.kneighbors(vectorizer.transform([as_text(v) for v in test[source]]), return_distance=False)
+        found = [targets[i] for i in nearest[:, 0]]
+        rows.append({"model": "translation memory", "output": output.name, "train_seconds": train_seconds,
+                     "predict_seconds": time.perf_counter() - started,
+                     "metrics": {"rows": len(test), **output.score_texts(test[output.name], found)}})
+    return rows
+
+
 def deep_row(predictor: Predictor, frames: dict[str, pd.DataFrame], train_seconds: float) -> list[dict[str, Any]]:
     prep = predictor.preprocessor
     test = _clean(prep, frames["test"], "test")
@@ -269,6 +302,8 @@ def headline(output: Any) -> tuple[str, bool]:
         return "roc_auc", True
     if output.kind == "category":
         return "accuracy", True
+    if output.sequence:
+        return "chrf", True
     return "rmse", False
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lamina import plots
+from lamina.errors import LaminaError
 from lamina.explain import html_page, table_html
 from lamina.predictor import Predictor
 
@@ -243,6 +244,9 @@ def _guard(title: str, build: Any, *args: Any) -> tuple[str, str]:
         return title, build(*args)
     except ModuleNotFoundError as e:
         return title, _p(f"not available: needs {e.name} (pip install 'lamina[explain]')")
+    except LaminaError as e:  # the section does not apply to this model (e.g. probes of a text-only model)
+        log.info("report section %r: %s", title, e)
+        return title, _p(f"not available: {e}")
     except Exception as e:  # one failing section must not lose the page
         log.warning("report section %r left out: %s", title, e)
         return title, _p(f"not available: {type(e).__name__}: {e}")

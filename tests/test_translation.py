@@ -155,6 +155,16 @@ def test_translation_end_to_end_through_the_cli(pairs, tmp_path):
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert list(out.columns) == ["french"] and len(out) == 4
     assert out["french"][0] == "quatre cent douze"
+    from lamina.compare import counterparts
+    from lamina.config import validate_config
+    from lamina.data.load import load_splits
+
+    frames, _ = load_splits(validate_config(config), tmp_path)
+    classical = {r["model"]: r["metrics"] for r in counterparts(model, frames)}
+    assert set(classical) == {"copy source", "translation memory"}
+    assert classical["copy source"]["exact_match"] == 0.0
+    # Looking up the nearest training sentence cannot compose a new number: the decoder must beat it clearly.
+    assert test["chrf"] > classical["translation memory"]["chrf"] + 10, classical
     report = (tmp_path / "runs" / "pairs" / "report.html").read_text(encoding="utf-8")
     assert "test rows generated exactly" in report
     assert_user_error(run_cli("export", tmp_path / "runs" / "pairs", cwd=tmp_path), "generates text")

@@ -181,11 +181,12 @@ class TextOutput(OutputType):
     def metrics(self, values: pd.Series, raw: np.ndarray) -> dict[str, Any]:
         if raw.ndim != 2 or not np.all(np.mod(raw, 1) == 0):
             raise LaminaError(f"target '{self.name}': metrics need generated token ids, not teacher-forced scores")
-        try:
-            import sacrebleu
-        except ModuleNotFoundError:
-            raise LaminaError("text outputs are scored with sacrebleu: pip install sacrebleu") from None
-        predicted = self.texts(raw)
+        return self.score_texts(values, self.texts(raw))
+
+    def score_texts(self, values: pd.Series, predicted: list[str]) -> dict[str, Any]:
+        """Exact match, BLEU and chrF of predicted strings against raw targets (also for classical counterparts)."""
+        import sacrebleu
+
         truth = [as_text(v).strip() for v in values]
         if self.options.lowercase:
             truth = [t.lower() for t in truth]
