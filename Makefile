@@ -9,6 +9,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# aeon only for the BasicMotions recordings it ships (never imported): its pins would downgrade numpy and pandas.
+	$(BIN)/pip install --quiet --no-deps 'aeon==1.6.0'
 	touch $@
 
 demo: $(BIN)/.installed

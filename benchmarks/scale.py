@@ -1,5 +1,5 @@
-"""Scale-out: training samples/second in 1 process against 2 data-parallel processes (torchrun, gloo), and bf16
-autocast against fp32 on the CPU.
+"""Scale-out: training samples/second in 1 process against 2 data-parallel processes (torchrun, gloo), bf16
+autocast against fp32 on the CPU, and the peak memory of a streamed training file against the same file in memory.
 
     .venv/bin/python benchmarks/scale.py [--repeats 3] [--epochs 3] [--skip-bf16] [--skip-ddp] [--two-threads]
 
@@ -15,6 +15,15 @@ dominates. The final test ROC-AUC is printed beside each to show the runs train 
 bf16 part: the training step (forward, loss, backward, clipping, fused AdamW) of the network Lamina builds for
 Default, in fp32 and under ``torch.autocast("cpu", torch.bfloat16)``, one thread, median of ``--repeats`` runs of
 ``--steps`` steps after a warm-up; rows/s per setting.
+
+Trainer bf16 part (``--skip-trainer-bf16`` to leave out): the same Default configs through the real ``python -m
+lamina train`` with ``trainer.precision: fp32`` and ``bf16`` (1 process, 1 thread): samples/s as above and the test
+ROC-AUC of each.
+
+Streaming part (``--skip-streaming``): a synthetic learnable table (``tests/test_streaming.write_shops``, 8 numbers
+and a 40-value category deciding a binary label; ``--stream-rows`` rows in row groups of 20,000) trained for one
+epoch by ``python -m lamina train`` in memory and with ``data.streaming: true`` (fit_rows 20,000, 2 row groups per
+shuffle window); peak RSS of each process (wait4's ru_maxrss), the epoch's seconds and the test ROC-AUC.
 
 Runs alternate between settings; medians are reported. On a shared 2-core machine with other work running the
 figures are noisy: read the ratios, not the third digit.
@@ -142,12 +151,71 @@ def bf16_benchmark(repeats: int, steps: int) -> None:
                     index = order[(s * batch) % (len(frame) - batch):][:batch]
                     with torch.autocast("cpu", torch.bfloat16, enabled=kind == "bf16"):
                         out = net({k: v[index] for k, v in inputs.items()})
-                    loss = _total_loss({k: v.float() for k, v in out.items()}, targets, index, losses, weights)
+                    loss = _total_loss({k: v.float() for k, v in out.items()}, {k: v[index] for k, v in targets.items()},
+                                       losses, weights)
                     update(net, optimizer, loss, 1.0)
                 if r:  # the first round warms up
                     speed[kind].append(steps * batch / (time.perf_counter() - started))
         fp32, bf16 = statistics.median(speed["fp32"]), statistics.median(speed["bf16"])
         print(f"| {name.split(',')[0]} | {batch} | {fp32:,.0f} | {bf16:,.0f} | {bf16 / fp32:.2f}x |", flush=True)
+
+
+def trainer_bf16_benchmark(repeats: int, epochs: int) -> None:
+    import yaml
+
+    print("| network | trainer.precision | samples/s | vs fp32 | wall s | test ROC-AUC |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = write_project(Path(tmp), epochs)
+        for name, config in configs.items():
+            variants = {}
+            for precision in ("fp32", "bf16"):
+                raw = yaml.safe_load(config.read_text())
+                raw["trainer"]["precision"] = precision
+                variants[precision] = config.with_name(f"{config.stem}-{precision}.yaml")
+                variants[precision].write_text(yaml.safe_dump(raw, sort_keys=False))
+            results: dict[str, list[dict[str, float]]] = {p: [] for p in variants}
+            for r in range(repeats):
+                for precision, path in variants.items():
+                    results[precision].append(run("1 process x 1 thread", path, Path(tmp) / f"p-{r}-{precision}"))
+            base = statistics.median(x["samples_per_s"] for x in results["fp32"])
+            for precision in variants:
+                sps = statistics.median(x["samples_per_s"] for x in results[precision])
+                wall = statistics.median(x["wall"] for x in results[precision])
+                print(f"| {name} | {precision} | {sps:,.0f} | {sps / base:.2f}x | {wall:.1f} | "
+                      f"{results[precision][0]['auc']:.5f} |", flush=True)
+
+
+def peak_run(config: Path, out: Path) -> dict[str, float]:
+    """``python -m lamina train`` with its own peak RSS (wait4's rusage of that one child)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "lamina", "train", str(config), "--output", str(out), "-q"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"{config} failed"
+    wall = time.perf_counter() - started
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    info = json.loads((out / "lamina.json").read_text())
+    return {"rss": usage.ru_maxrss / 1024, "epoch": sum(r["seconds"] for r in records), "wall": wall,
+            "auc": info["metrics"]["test"]["label"]["roc_auc"]}
+
+
+def streaming_benchmark(rows_list: list[int]) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_streaming import shops_config, write_shops
+
+    print("| rows | Parquet MiB | mode | peak RSS MiB | epoch s | wall s | test ROC-AUC |")
+    print("| ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    for rows in rows_list:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            train = write_shops(folder / "train.parquet", rows, seed=0)
+            size = train.stat().st_size / 2**20
+            for mode, streaming in (("in memory", False), ("streaming", True)):
+                r = peak_run(shops_config(folder, train, streaming), folder / f"out-{streaming}")
+                print(f"| {rows:,} | {size:.0f} | {mode} | {r['rss']:,.0f} | {r['epoch']:.1f} | {r['wall']:.1f} | "
+                      f"{r['auc']:.4f} |", flush=True)
 
 
 def main() -> None:
@@ -157,6 +225,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--skip-ddp", action="store_true")
     parser.add_argument("--skip-bf16", action="store_true")
+    parser.add_argument("--skip-trainer-bf16", action="store_true")
+    parser.add_argument("--skip-streaming", action="store_true")
+    parser.add_argument("--stream-rows", type=int, nargs="+", default=[500_000, 2_000_000])
     parser.add_argument("--two-threads", action="store_true", help="also 1 process with 2 torch threads")
     args = parser.parse_args()
     import platform
@@ -168,6 +239,10 @@ def main() -> None:
         ddp_benchmark(args.repeats, args.epochs, args.two_threads)
     if not args.skip_bf16:
         bf16_benchmark(args.repeats, args.steps)
+    if not args.skip_trainer_bf16:
+        trainer_bf16_benchmark(args.repeats, args.epochs)
+    if not args.skip_streaming:
+        streaming_benchmark(args.stream_rows)
 
 
 if __name__ == "__main__":

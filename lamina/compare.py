@@ -10,6 +10,8 @@ Features per input type, in ``FEATURES`` (one entry per type; text plugs in with
 * set: multi-hot over the training vocabulary;
 * image: histogram of oriented gradients (numpy) plus the pixels, → standardise → PCA → an RBF SVM;
 * text: TF-IDF of word 1-2 grams and character 2-5 grams (fitted on the training split), → logistic regression.
+* timeseries: per-channel summary statistics (mean, std, min, max, quantiles, slope, roughness, length).
+* audio: MFCC (DCT of the type's log-mel) mean and std per coefficient, and of the deltas, per clip.
 
 Tables get LightGBM (early stopping on validation) and a linear model (logistic regression, ridge for numbers);
 anything with an image gets HOG/pixels + PCA + SVM. Inputs are transformed by the deep model's own fitted types,
@@ -120,6 +122,35 @@ def _text(t: Any, values: pd.Series) -> Features:
 FEATURES: dict[str, Callable[[Any, pd.Series], Features]] = {
     "number": _number, "binary": _binary, "category": _category, "set": _set, "image": _image, "text": _text,
 }
+
+
+def _timeseries(t: Any, values: pd.Series) -> Features:
+    """Per-channel summary statistics (mean, std, quantiles, slope, roughness, length) of the standardised readings."""
+    from lamina.inputs.timeseries import SUMMARY, summary_features
+
+    x = summary_features(t.transform(values).numpy())
+    names = [f"{t.name}_c{c}_{s}" for c in range(int(t.state["channels"])) for s in SUMMARY]
+    return Features(dict(zip(names, x.T)), [x])
+
+
+FEATURES["timeseries"] = _timeseries
+
+
+def _audio(t: Any, values: pd.Series) -> Features:
+    """MFCCs (the DCT of the type's own cached log-mel) summarised per clip: mean and std of each coefficient and
+    of its frame-to-frame delta: the classical keyword-spotting features, for LightGBM and the linear model."""
+    from lamina.inputs.audio_encoder import dct_matrix
+
+    logmel = t.transform(values).numpy().astype(np.float32)
+    mfcc = np.einsum("kb,nbt->nkt", dct_matrix(logmel.shape[1], min(20, logmel.shape[1])).numpy(), logmel)
+    delta = np.diff(mfcc, axis=2)
+    x = np.concatenate([mfcc.mean(2), mfcc.std(2), delta.mean(2), delta.std(2)], axis=1).astype(np.float64)
+    k = mfcc.shape[1]
+    names = [f"{t.name}_{stat}{i}" for stat in ("mfcc_mean", "mfcc_std", "delta_mean", "delta_std") for i in range(k)]
+    return Features(dict(zip(names, x.T)), [x])
+
+
+FEATURES["audio"] = _audio
 
 
 def features(predictor: Predictor, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, str | None]:

@@ -74,11 +74,21 @@ class DataConfig(Options):
     test: str | None = None
     format: Literal["auto", "csv", "tsv", "parquet", "jsonl"] = "auto"
     split: SplitConfig = Field(default_factory=SplitConfig)
+    streaming: bool = Field(False, description="read data.train (Parquet) a few row groups at a time instead of whole: "
+                                               "for training files larger than memory")
+    fit_rows: int = Field(100_000, ge=1, description="with streaming: rows, spread over the row groups, that the "
+                                                     "preprocessing is fitted on (and train metrics are scored on)")
+    shuffle_row_groups: int = Field(4, ge=1, description="with streaming: row groups read and shuffled together; "
+                                                         "memory grows with it, and so does the shuffle's quality")
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
         if self.path and self.train:
             raise ValueError("give either data.path (one file to split) or data.train (separate files), not both")
+        if self.streaming and not self.train:
+            # Splitting needs every row in memory, which is what streaming avoids.
+            raise ValueError("data.streaming reads separate files: give data.train (Parquet) and data.validation / "
+                             "data.test instead of data.path")
         if self.split.method == "column" and not self.split.column:
             raise ValueError("data.split.method is 'column' but data.split.column is not set")
         return self
@@ -109,6 +119,9 @@ class TrainerConfig(Options):
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, description="CPU threads for training; default: torch's (all cores)")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="bf16: autocast on CPU and CUDA; fp16: autocast with loss scaling, CUDA only")
+    compile: bool = Field(False, description="torch.compile the network for training; eager with a warning if it fails")
 
 
 class RecommendationConfig(Options):

@@ -115,9 +115,10 @@ class Space:
         for name, encoder in zip(self.net.input_names, self.net.encoders):
             if kinds[name] in PIXEL_KINDS:
                 self.parts.append(Part(name, "pixels", [name], baseline=torch.zeros(1)))  # black
-            elif kinds[name] in TOKEN_KINDS:
+            elif kinds[name] in TOKEN_KINDS and hasattr(encoder, "embed"):
                 self.parts.append(Part(name, "tokens", [name]))  # every token at the [PAD] embedding (zeros)
-            else:
+            else:  # also a frozen pretrained text encoder (MiniLM): its precomputed sentence vector has no token to
+                # vary, so the vector is attributed whole, against the zero vector (encoded_baseline finds no embedding)
                 self.parts.append(Part(name, "encoded", [name], baseline=encoded_baseline(encoder)))
         self.encoders = dict(zip(self.net.input_names, self.net.encoders))
         self.columns = [c for p in self.parts for c in p.columns]
@@ -282,7 +283,8 @@ def explain_rows(predictor: Predictor, frame: pd.DataFrame, output: str | None =
         rows.append(row)
     return {"method": "integrated_gradients", "steps": steps, "output": space.output.name,
             "score": result.score_name, "baseline": "per type: numbers at their training mean, binaries halfway, "
-            "categories at the mean embedding, images black, texts as [PAD] embeddings", "explanations": rows}
+            "categories at the mean embedding, images black, texts as [PAD] embeddings (frozen pretrained "
+            "text encoders: the zero sentence vector)", "explanations": rows}
 
 
 def _plain(value: Any) -> Any:

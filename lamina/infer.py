@@ -1,8 +1,8 @@
 """``lamina init``: look at a table and write a config a person can read and edit.
 
 Each column gets a type from its values (number, category, binary; text for free text of several words; image
-for paths of image files); columns that cannot help (constant, empty, row numbers, unique IDs) are left out with a
-comment saying why.
+for paths of image files, audio for paths of .wav / .flac / .ogg files); columns that cannot help (constant, empty,
+row numbers, unique IDs) are left out with a comment saying why.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from lamina.config import Config, validate_config
-from lamina.data.folders import is_image_file
+from lamina.data.folders import is_audio_file, is_image_file
 from lamina.errors import LaminaError, where
 
 MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
@@ -79,6 +80,10 @@ def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
     n = len(values)
     if present.empty:
         return None, "every value is missing"
+    from lamina.inputs.timeseries import looks_like_series
+
+    if looks_like_series(present):  # lists of numbers, or strings of many numbers: sensor readings (before nunique)
+        return "timeseries", None
     distinct = present.nunique()
     if distinct == 1:
         return None, f"one value only ({present.iloc[0]!r})"
@@ -96,10 +101,12 @@ def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
     return "category", None
 
 
-def holds_image_paths(values: pd.Series, base_dir: Path) -> bool:
-    """Every value names an image file by its extension, and the first few exist (relative to ``base_dir``)."""
+def holds_image_paths(values: pd.Series, base_dir: Path, is_file_kind: Callable[[str], bool] = is_image_file
+                      ) -> bool:
+    """Every value names an image file (or, with ``is_audio_file``, an audio file) by its extension, and the first
+    few exist (relative to ``base_dir``)."""
     present = values.dropna()
-    if present.empty or not all(isinstance(v, str) and is_image_file(v) for v in present):
+    if present.empty or not all(isinstance(v, str) and is_file_kind(v) for v in present):
         return False
     return any((base_dir / os.path.expanduser(v)).is_file() for v in present.iloc[:20])
 
@@ -117,6 +124,8 @@ def infer(frame: pd.DataFrame, targets: list[str], source: str | None = None) ->
             continue
         if holds_image_paths(frame[column], base_dir):
             kind, why = "image", None
+        elif holds_image_paths(frame[column], base_dir, is_audio_file):  # .wav .flac .ogg: the same test
+            kind, why = "audio", None
         else:
             kind, why = infer_input(column, frame[column])
         if kind:
@@ -162,6 +171,10 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
             line = line[:-1] + ", options: {encoder: transformer}}"
         elif kind == "text":
             line += "   # options: tokenizer, vocab_size, max_length, truncation, encoder (bag | cnn | transformer) ..."
+        if kind == "audio":
+            line += "   # options: sample_rate, duration, n_mels, features (logmel | mfcc), augment, on_bad_input ..."
+        if kind == "timeseries":
+            line += "   # options: encoder (cnn | gru | transformer), max_length, normalization, missing, width, layers ..."
         return line
 
     lines = [

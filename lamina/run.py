@@ -20,7 +20,7 @@ import pandas as pd
 from lamina import distributed
 from lamina.checkpoint import STATE, TENSORS
 from lamina.config import Config, dump_config, load_config, validate_config
-from lamina.data.load import load_splits
+from lamina.data.load import load_splits, open_stream
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 from lamina.store import write_model
@@ -78,6 +78,7 @@ def train(
 
         return train_recommendation(parsed, base_dir, name, data, output_dir, output, verbose, resume)  # type: ignore[return-value]
     frames, sources = load_splits(parsed, base_dir, data)
+    stream = open_stream(parsed, base_dir) if parsed.data.streaming else None
     out_root = Path(output).parent if output else Path(output_dir)
     workdir = incomplete_dir(out_root, Path(output).name if output else name)
     distributed.init(parsed.trainer.device)
@@ -103,7 +104,7 @@ def train(
         # Each rank decodes its own copy of file inputs (images): no two processes write one cache file.
         cache = workdir / CACHE if main else workdir / CACHE / f"rank{distributed.rank()}"
         fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose and main,
-                     cache_dir=cache)
+                     cache_dir=cache, stream=stream)
     except LaminaError:
         # Bad input found before the first checkpoint: nothing to resume, so leave no half-made run folder behind.
         if main and not (workdir / STATE).exists():

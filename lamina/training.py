@@ -2,17 +2,21 @@
 weights, a checkpoint every epoch and resume. Every model Lamina trains goes through ``fit``.
 
 Batches are slices of in-memory tensors picked by a seeded permutation: no DataLoader, whose per-step cost
-(~0.6 ms) would dominate the small networks tables need.
+(~0.6 ms) would dominate the small networks tables need. With ``data.streaming`` the same loop body takes its
+batches from ``lamina.data.stream`` instead (a Parquet file read a few row groups at a time); ``trainer.precision``
+runs forward and loss under autocast, and ``trainer.compile`` runs them through torch.compile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,10 @@ import pandas as pd
 import torch
 
 from lamina import distributed
+from lamina.buckets import bucket_order, sequence_lengths
 from lamina.checkpoint import load_checkpoint, write_atomic, load_optimizer, optimizer_tensors, save_checkpoint
 from lamina.config import Config, TrainerConfig
+from lamina.data.stream import Batch, ParquetStream, RepeatFilter
 from lamina.errors import LaminaError
 from lamina.model import Network, teacher_key, without_teacher
 from lamina.predictor import Predictor, run_network
@@ -92,13 +98,23 @@ def _split(prep: Preprocessor, frame: pd.DataFrame, source: str | None, name: st
     return Split(frame, inputs, targets)
 
 
-def update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:
-    """One optimizer step: backward, clip the gradient norm, step."""
+def update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None,
+           scaler: torch.amp.GradScaler | None = None) -> None:
+    """One optimizer step: backward, clip the gradient norm, step; with fp16's ``scaler`` the loss is scaled up so
+    small gradients survive in half precision, and the gradients are unscaled before clipping sees them."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if scaler is None:
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
     if grad_clip:
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-    optimizer.step()
+    scaler.step(optimizer)  # skipped when the scaled gradients overflowed; the scale then shrinks
+    scaler.update()
 
 
 def check_finite(running: torch.Tensor, epoch: int, learning_rate: float) -> None:
@@ -114,12 +130,12 @@ def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def _total_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], index: torch.Tensor,
+def _total_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
                 losses: dict[str, torch.nn.Module], weights: dict[str, float]) -> torch.Tensor:
     """The weighted sum of the outputs' losses, without extra ops when there is one output of weight 1."""
     total: torch.Tensor | None = None
     for name, raw in out.items():
-        part = losses[name](raw, targets[name][index])
+        part = losses[name](raw, targets[name])
         if weights[name] != 1.0:
             part = part * weights[name]
         total = part if total is None else total + part
@@ -149,8 +165,10 @@ def _stopping_value(prep: Preprocessor, config: Config, split: Split, raw: dict[
     return float(value), higher
 
 
-def _fingerprints(config: Config, splits: dict[str, pd.DataFrame]) -> dict[str, str]:
-    """Digests of what every process of a distributed run must share: the config and each split's rows."""
+def _fingerprints(config: Config, splits: dict[str, pd.DataFrame], stream: ParquetStream | None = None
+                  ) -> dict[str, str]:
+    """Digests of what every process of a distributed run must share: the config and each split's rows (and the
+    streamed training file's row groups and schema)."""
     def rows(frame: pd.DataFrame) -> str:
         try:
             hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
@@ -158,8 +176,65 @@ def _fingerprints(config: Config, splits: dict[str, pd.DataFrame]) -> dict[str, 
             hashed = pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy()
         return f"{len(frame)}:{distributed.digest(list(frame.columns))}:{hashlib.sha256(hashed.tobytes()).hexdigest()}"
 
-    return {"config": distributed.digest(config.model_dump(mode="json")),
-            "data": distributed.digest({name: rows(frame) for name, frame in splits.items()})}
+    data: dict[str, Any] = {name: rows(frame) for name, frame in splits.items()}
+    if stream is not None:
+        data["streamed train"] = stream.fingerprint()
+    return {"config": distributed.digest(config.model_dump(mode="json")), "data": distributed.digest(data)}
+
+
+def _memory_batches(inputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], order: torch.Tensor,
+                    bounds: list[int], parallel: bool) -> Iterator[Batch]:
+    """One epoch of in-memory batches: slices of the tensors that the permutation ``order`` picks."""
+    for start, end in zip(bounds, bounds[1:]):
+        index = order[start:end]
+        rows = len(index)
+        if parallel:  # this rank's slice of the global batch
+            index, rows = distributed.shard(index)
+        yield {k: v[index] for k, v in inputs.items()}, {k: v[index] for k, v in targets.items()}, rows, end - start
+
+
+def _on_device(batches: Iterator[Batch], device: torch.device) -> Iterator[Batch]:
+    for inputs, targets, rows, total in batches:
+        yield ({k: v.to(device, non_blocking=True) for k, v in inputs.items()},
+               {k: v.to(device, non_blocking=True) for k, v in targets.items()}, rows, total)
+
+
+def _precision(trainer: TrainerConfig, device: torch.device
+               ) -> tuple[contextlib.AbstractContextManager, torch.amp.GradScaler | None]:
+    """The context the forward pass and loss run in, and fp16's gradient scaler. Validation and metrics run
+    outside it, in fp32."""
+    if trainer.precision == "fp32":
+        return contextlib.nullcontext(), None
+    if trainer.precision == "fp16" and device.type != "cuda":
+        raise LaminaError("trainer.precision 'fp16' needs a CUDA GPU (it relies on CUDA loss scaling); on CPU use "
+                          "'bf16'")
+    dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if trainer.precision == "fp16" else None
+    # One object for every step: autocast restores the previous state on exit, so it can be entered again.
+    return torch.autocast(device.type, dtype=dtype), scaler
+
+
+def _compiled(net: torch.nn.Module, model: torch.nn.Module, inputs: dict[str, torch.Tensor],
+              targets: dict[str, torch.Tensor], losses: dict[str, torch.nn.Module], weights: dict[str, float],
+              autocast: contextlib.AbstractContextManager) -> torch.nn.Module:
+    """``model`` under torch.compile, tried first on one batch (forward and backward, where compilation happens):
+    without a working compiler (no C++ toolchain, an unsupported op) training goes on eagerly after one warning."""
+    compiled = torch.compile(model)
+    # The trial must leave no trace: no random draws (dropout), no batch-norm statistics, no gradients.
+    rng, saved = torch.get_rng_state(), _snapshot(net)
+    try:
+        with autocast:
+            loss = _total_loss(compiled(inputs), targets, losses, weights)
+        loss.backward()
+    except Exception as e:  # noqa: BLE001 - whatever the compiler stack raises, eager training still works
+        reason = " ".join(str(e).split())[:200]
+        log.warning("trainer.compile: torch.compile failed (%s: %s); training without it", type(e).__name__, reason)
+        compiled = model
+    finally:
+        net.zero_grad(set_to_none=True)
+        net.load_state_dict(saved)
+        torch.set_rng_state(rng)
+    return compiled
 
 
 def fit(
@@ -171,12 +246,16 @@ def fit(
     verbose: bool = True,
     stop_after_epoch: int | None = None,
     cache_dir: Path | None = None,
+    stream: ParquetStream | None = None,
 ) -> Fitted:
     """Fit the preprocessor on ``frames['train']``, train the network, tune decoding on validation, score every split.
 
     ``workdir`` receives a checkpoint every epoch and ``metrics.jsonl``; with ``resume`` training continues from the
     checkpoint there. ``stop_after_epoch`` ends the run early as a crash would (for tests of resume). ``cache_dir``
     keeps what input types derive from files (decoded images) for the run.
+
+    With ``stream`` (``data.streaming``) the training batches come from that Parquet file a few row groups at a
+    time; ``frames['train']`` is then the bounded sample of it that the preprocessing is fitted and scored on.
 
     Under torchrun (``WORLD_SIZE`` > 1) this is data-parallel training (``lamina.distributed``): every rank fits the
     same preprocessing and trains on its slice of each global batch of ``trainer.batch_size`` rows, only rank 0
@@ -189,7 +268,14 @@ def fit(
     parallel = distributed.init(trainer.device)
     if parallel:
         device = distributed.device(trainer.device) or device
-        distributed.check_agreement(_fingerprints(config, frames))
+        distributed.check_agreement(_fingerprints(config, frames, stream))
+    autocast, scaler = _precision(trainer, device)
+    if config.data.streaming and stream is None:  # a caller that loaded the splits but opened no stream
+        log.warning("data.streaming is on but no stream was given: training on the %d-row fit sample only",
+                    len(frames["train"]))
+    if stream is not None and len(stream.group_rows) < distributed.world_size():
+        raise LaminaError(f"{stream.path}: {len(stream.group_rows)} row group(s) for {distributed.world_size()} "
+                          "processes; each process streams its own row groups: write the file with smaller ones")
 
     checkpoint = load_checkpoint(workdir) if (workdir and resume and distributed.is_main()) else None
     if parallel:  # rank 0's checkpoint, so no rank needs the run folder
@@ -226,12 +312,12 @@ def fit(
                                   fused=device.type in ("cpu", "cuda"))
     shuffle = torch.Generator().manual_seed(trainer.seed)
     n = len(train)
-    batch_size = min(trainer.batch_size, n)
+    batch_size = min(trainer.batch_size, n if stream is None else stream.num_rows)
     # A batch of one row breaks batch norm and says little: fold a lone last row into the previous batch.
     bounds = list(range(0, n, batch_size)) + [n]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         bounds.pop(-2)
-    steps_per_epoch = len(bounds) - 1
+    steps_per_epoch = len(bounds) - 1 if stream is None else math.ceil(stream.num_rows / batch_size)
     total_steps = steps_per_epoch * trainer.epochs
 
     history: list[dict[str, Any]] = []
@@ -242,6 +328,8 @@ def fit(
         net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         best_state = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
         load_optimizer(optimizer, tensors, state["param_groups"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(tensors["rng.torch"])
         shuffle.set_state(tensors["rng.shuffle"])
         history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
@@ -249,8 +337,23 @@ def fit(
         log.info("resuming after epoch %d", start_epoch)
     model = distributed.wrap(net, device) if parallel else net
 
-    train_inputs = {k: v.to(device) for k, v in train.inputs.items()}
-    train_targets = {k: v.to(device) for k, v in train.targets.items()}
+    # Streamed, the training rows arrive window by window; the in-memory sample stays on the CPU.
+    train_inputs = {k: v.to(device) for k, v in train.inputs.items()} if stream is None else {}
+    train_targets = {k: v.to(device) for k, v in train.targets.items()} if stream is None else {}
+    lengths = sequence_lengths(train.inputs) if stream is None else None
+    if trainer.compile:
+        rows = min(batch_size, n)
+        model = _compiled(net, model, {k: v[:rows].to(device) for k, v in train.inputs.items()},
+                          {k: v[:rows].to(device) for k, v in train.targets.items()}, losses, weights, autocast)
+
+    def streamed_tensors(frame: pd.DataFrame) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        # Cleaned as a held-out split is: classes the fit sample never had cannot enter the loss.
+        split = _split(prep, frame, sources.get("train"), "streamed train")
+        return split.inputs, split.targets
+
+    repeats = RepeatFilter()
+    if stream is not None:
+        log.addFilter(repeats)
     progress = EpochProgress(trainer.epochs, start_epoch, enabled=verbose and distributed.is_main())
     patience = trainer.early_stopping.patience
     threads_before = torch.get_num_threads()
@@ -262,27 +365,36 @@ def fit(
         for epoch in range(start_epoch + 1, trainer.epochs + 1):
             started = time.perf_counter()
             net.train()
-            order = torch.randperm(n, generator=shuffle).to(device)
             step = (epoch - 1) * steps_per_epoch
             running = torch.zeros((), device=device)
-            for start, end in zip(bounds, bounds[1:]):
-                index = order[start:end]
-                rows = len(index)
-                if parallel:  # this rank's slice of the global batch
-                    index, rows = distributed.shard(index)
+            trained = 0
+            if stream is None:
+                order = torch.randperm(n, generator=shuffle)
+                if lengths is not None:  # texts: batches of similar lengths, trimmed by the encoders
+                    order = bucket_order(order, lengths, batch_size, shuffle)
+                batches = _memory_batches(train_inputs, train_targets, order.to(device), bounds, parallel)
+            else:
+                batches = _on_device(stream.batches(streamed_tensors, batch_size, shuffle), device)
+            for inputs, targets, rows, global_rows in batches:
                 for group in optimizer.param_groups:
                     group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps)
-                out = model({k: v[index] for k, v in train_inputs.items()})
-                loss = _total_loss(out, train_targets, index, losses, weights)
+                with autocast:
+                    out = model(inputs)
+                    loss = _total_loss(out, targets, losses, weights)
                 # DDP averages the ranks' gradients: weighted so the average is the global batch's mean gradient.
-                scaled = loss * (rows * distributed.world_size() / (end - start)) if parallel else loss
-                update(net, optimizer, scaled, trainer.grad_clip)
+                scaled = loss * (rows * distributed.world_size() / global_rows) if parallel else loss
+                update(net, optimizer, scaled, trainer.grad_clip, scaler)
                 running += loss.detach() * rows
+                trained += rows
                 step += 1
             if parallel:
                 running = distributed.all_sum(running)
+                trained = int(distributed.all_sum(torch.tensor(trained)))
+            if trained == 0:
+                raise LaminaError(f"{stream.path if stream else 'train'}: no training row left after cleaning; "
+                                  "check the warnings above")
             check_finite(running, epoch, trainer.learning_rate)
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / n}
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / trained}
             if has_valid:
                 raw = run_network(net, valid.inputs)
                 record["val_loss"] = _val_loss(prep, valid, raw, losses, device)
@@ -307,7 +419,8 @@ def fit(
                 bad_epochs += 1
             progress.update(record)
             if workdir and distributed.is_main():
-                _save(workdir, net, best_state, optimizer, shuffle, prep, history, epoch, best_score, best_epoch, bad_epochs)
+                _save(workdir, net, best_state, optimizer, shuffle, prep, history, epoch, best_score, best_epoch, bad_epochs,
+                      scaler)
             if has_valid and patience and bad_epochs >= patience:
                 log.info("early stopping at epoch %d: no improvement for %d epochs; best epoch %d", epoch, patience, best_epoch)
                 break
@@ -316,6 +429,9 @@ def fit(
     finally:
         progress.close()
         torch.set_num_threads(threads_before)
+        log.removeFilter(repeats)
+        if repeats.dropped:
+            log.info("%d repeated warning(s) from streamed row groups not shown", repeats.dropped)
 
     net.load_state_dict(best_state)
     if parallel:
@@ -337,7 +453,8 @@ def fit(
 
 
 def _save(workdir: Path, net: Network, best_state: dict, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
-          prep: Preprocessor, history: list, epoch: int, best_score: float, best_epoch: int, bad_epochs: int) -> None:
+          prep: Preprocessor, history: list, epoch: int, best_score: float, best_epoch: int, bad_epochs: int,
+          scaler: torch.amp.GradScaler | None = None) -> None:
     optim_tensors, optim_state = optimizer_tensors(optimizer)
     tensors = {
         **{f"model.{k}": v for k, v in net.state_dict().items()},
@@ -351,6 +468,8 @@ def _save(workdir: Path, net: Network, best_state: dict, optimizer: torch.optim.
         "bad_epochs": bad_epochs, "preprocessor": prep.state(), "config": prep.config.model_dump(mode="json"),
         **optim_state,
     }
+    if scaler is not None:  # fp16's loss scale, which it has grown or shrunk step by step
+        state["scaler"] = scaler.state_dict()
     save_checkpoint(workdir, tensors, state)
     # Rewritten whole from the history, so after a resume it holds each epoch exactly once.
     text = "".join(json.dumps(record) + "\n" for record in history)

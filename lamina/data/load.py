@@ -10,6 +10,7 @@ from lamina.config import Config
 from lamina.data.paths import path_columns, resolve_paths
 from lamina.data.read import read_table
 from lamina.data.split import files_split, split_frame
+from lamina.data.stream import ParquetStream
 from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
 
@@ -29,14 +30,35 @@ def _read(source: str, config: Config) -> pd.DataFrame:
     return resolve_paths(frame, path_columns((s.name, INPUT_TYPES[s.type]) for s in config.inputs), base)
 
 
+def open_stream(config: Config, base_dir: Path) -> ParquetStream:
+    """The training file of a ``data.streaming`` config, opened for reading a few row groups at a time."""
+    assert config.data.train
+    source = str(resolve(config.data.train, base_dir))
+    if config.data.format not in ("auto", "parquet") or (config.data.format == "auto" and
+                                                        Path(source).suffix.lower() not in (".parquet", ".pq")):
+        raise LaminaError(f"{source}: data.streaming reads Parquet files (.parquet, .pq); convert the training file")
+    columns = [s.name for s in config.inputs] + [s.name for s in config.outputs]
+    paths = path_columns((s.name, INPUT_TYPES[s.type]) for s in config.inputs)
+    prepare = (lambda f: resolve_paths(f, paths, Path(source).parent)) if paths else None
+    return ParquetStream(source, columns, config.data.shuffle_row_groups, prepare)
+
+
 def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = None,
                 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """The frames of each split and the source each came from (for messages naming the file)."""
+    """The frames of each split and the source each came from (for messages naming the file).
+
+    With ``data.streaming`` the train frame is the ``data.fit_rows`` sample of the training file (what the
+    preprocessing is fitted and the train metrics are scored on); validation and test files are read whole."""
     data = config.data
+    if data.streaming and frame is not None:
+        raise LaminaError("data.streaming reads the config's Parquet files; train on a DataFrame without it")
     if frame is None and data.train:
         paths = {name: getattr(data, name) for name in ("train", "validation", "test") if getattr(data, name)}
         sources = {name: str(resolve(p, base_dir)) for name, p in paths.items()}
-        frames = {name: _read(sources[name], config) for name in paths}
+        frames = {name: _read(sources[name], config) for name in paths
+                  if not (data.streaming and name == "train")}
+        if data.streaming:
+            frames = {"train": open_stream(config, base_dir).sample(data.fit_rows), **frames}
         return files_split(frames), sources
     if frame is not None:
         source = "data"

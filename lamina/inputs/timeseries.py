@@ -1,0 +1,375 @@
+"""Time series (sensor recordings): one sequence of readings per row, one or several channels.
+
+A cell is a list of numbers (one channel) or a list of per-channel lists (channels × time), as Parquet and JSON lines
+store them; in CSV it is a string: numbers separated by spaces or commas, channels separated by ';', or a JSON list.
+Rows may have different lengths; every row must have the channel count of the training split.
+
+The fitted state is the channel count, the length cap and each channel's training mean and standard deviation.
+``transform`` returns float32 ``(n, C + 1, T)``: the standardised channels, zero after a row's end, and one last
+channel that is the mask (1 at a real reading). Each split is padded to its own longest row, capped at
+``max_length`` (longer rows are truncated, keeping the start, with one warning). Every encoder ignores padding, so a
+row's vector does not depend on how far it was padded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from lamina.errors import LaminaError, row_name
+from lamina.inputs.base import InputType, Options
+
+log = logging.getLogger("lamina")
+
+LENGTH_CAP = 4096  # the default max_length is the training split's longest row, at most this
+
+
+class TimeseriesOptions(Options):
+    max_length: int | None = Field(None, ge=1, le=1_000_000,
+                                   description=f"readings kept per row; default the training split's longest, at most {LENGTH_CAP}")
+    normalization: Literal["channel", "none"] = Field("channel", description="channel: z-score per channel (training)")
+    missing: Literal["error", "fill"] = Field(
+        "error", description="NaN readings and empty cells: an error, or fill (the channel's mean; an empty row encodes as zeros)")
+    encoder: Literal["cnn", "gru", "transformer"] = "cnn"
+    width: int = Field(64, ge=1, description="channels of the convolutions, GRU hidden size, transformer width")
+    layers: int | None = Field(None, ge=1, le=32,
+                               description="cnn: dilated blocks (dilation 1, 2, 4, ...), default 4; gru: 1; transformer: 2")
+    kernel_size: int = Field(5, ge=1, description="cnn: convolution width")
+    patch: int = Field(8, ge=1, description="transformer: readings per token")
+    heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+# --- parsing cells ----------------------------------------------------------------------------------------------------
+
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+class CellError(ValueError):
+    """Why a cell is not a sequence of numbers (the caller adds column and row)."""
+
+
+def _numbers(values: Any) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        bad = next((v for v in values if not _is_number(v)), values)
+        raise CellError(f"{bad!r} is not a number") from None
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+        return not isinstance(value, (str, bytes)) or bool(value.strip())
+    except (TypeError, ValueError):
+        return False
+
+
+def _from_text(text: str) -> Any:
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CellError(f"not a valid JSON list ({e.msg} at character {e.pos})") from None
+    channels = [c for c in text.split(";")] if ";" in text else [text]
+    parsed = []
+    for channel in channels:
+        tokens = [t for t in _SEPARATORS.split(channel.strip()) if t]
+        bad = next((t for t in tokens if not _is_number(t)), None)
+        if bad is not None:
+            raise CellError(f"{bad!r} is not a number")
+        parsed.append([float(t) for t in tokens])
+    return parsed if ";" in text else parsed[0]
+
+
+def parse_cell(value: Any) -> np.ndarray | None:
+    """A cell as float64 ``(C, T)``; None for a missing cell. Raises ``CellError`` for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        value = _from_text(value)
+    elif not isinstance(value, (list, tuple, np.ndarray)):
+        if _is_number(value):
+            if math.isnan(float(value)):
+                return None  # pandas' missing value
+            return np.array([[float(value)]])
+        raise CellError(f"{value!r} is not a sequence of numbers")
+    if len(value) and all(isinstance(v, (list, tuple, np.ndarray)) for v in value):
+        lengths = {len(v) for v in value}
+        if len(lengths) > 1:
+            raise CellError(f"its channels have different lengths ({', '.join(str(n) for n in sorted(lengths))})")
+        return _numbers([_numbers(v) for v in value]).reshape(len(value), -1)
+    if any(isinstance(v, (list, tuple, np.ndarray)) for v in value):
+        raise CellError("it mixes numbers and lists; give one list of numbers or one list per channel")
+    return _numbers(value).reshape(1, -1)
+
+
+def looks_like_series(values: pd.Series, min_length: int = 8) -> bool:
+    """For ``lamina init``: every (sampled) cell is a list of numbers, or a string of many numbers."""
+    present = values.dropna().iloc[:500]
+    if present.empty:
+        return False
+    lists = all(isinstance(v, (list, tuple, np.ndarray)) for v in present)
+    if not lists and not all(isinstance(v, str) for v in present):
+        return False
+    try:
+        lengths = [parse_cell(v).shape[1] for v in present]  # type: ignore[union-attr]
+    except (CellError, AttributeError):
+        return False
+    return float(np.median(lengths)) >= (2 if lists else min_length)
+
+
+# --- summary statistics (the classical counterpart's features) ------------------------------------------------------
+
+SUMMARY = ("mean", "std", "min", "max", "q10", "q25", "q50", "q75", "q90", "slope", "diff_std", "abs_diff_mean",
+           "length")
+
+
+def summary_features(x: np.ndarray) -> np.ndarray:
+    """Per channel statistics of transformed rows ``(n, C + 1, T)`` over their real readings: ``(n, C × len(SUMMARY))``."""
+    values, keep = x[:, :-1].astype(np.float64), x[:, -1:] > 0.5
+    n, channels, _ = values.shape
+    length = keep.sum(2)  # (n, 1)
+    count = np.maximum(length, 1)
+    masked = np.where(keep, values, np.nan)
+    with np.errstate(all="ignore"), _quiet():
+        mean = np.nansum(masked, 2) / count
+        std = np.sqrt(np.nansum((masked - mean[..., None]) ** 2, 2) / count)
+        q = np.nanquantile(masked, [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], axis=2)  # (7, n, C)
+        t = np.where(keep, np.arange(values.shape[2]), np.nan)
+        tc = t - np.nansum(t, 2, keepdims=True) / count[..., None]
+        slope = np.nansum(tc * (masked - mean[..., None]), 2) / np.maximum(np.nansum(tc ** 2, 2), 1e-12)
+        diff = np.diff(masked, axis=2)
+        diff_std, abs_diff = np.nanstd(diff, 2), np.nanmean(np.abs(diff), 2)
+    stats = [mean, std, q[0], q[6], q[1], q[2], q[3], q[4], q[5], slope, diff_std, abs_diff,
+             np.broadcast_to(length, (n, channels)).astype(np.float64)]
+    out = np.stack(stats, axis=2).reshape(n, -1)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class _quiet:
+    """numpy warns 'All-NaN slice' for empty rows; their statistics become 0 on purpose."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._w.__exit__(*exc)
+
+
+# --- encoders -----------------------------------------------------------------------------------------------------
+
+def split_mask(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values ``(n, C, T)`` and mask ``(n, 1, T)`` of a transformed batch."""
+    return x[:, :-1], x[:, -1:]
+
+
+def masked_pool(h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean and max over the real positions of ``h (n, D, T)``; an empty row gives zeros."""
+    count = keep.sum(2).clamp(min=1.0)
+    mean = (h * keep).sum(2) / count
+    top = h.masked_fill(keep <= 0.5, float("-inf")).amax(2)
+    return torch.cat([mean, torch.where(torch.isfinite(top), top, torch.zeros_like(top))], dim=1)
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels at each time step: padding never enters a real position's statistics."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.norm(h.transpose(1, 2)).transpose(1, 2)
+
+
+def _same_padding(kernel_size: int, dilation: int) -> nn.Module:
+    """Explicit zero padding keeping the length (ONNX Runtime refuses padding='same' with a dilation)."""
+    total = dilation * (kernel_size - 1)
+    return nn.ConstantPad1d((total // 2, total - total // 2), 0.0)
+
+
+class CNNEncoder(nn.Module):
+    """Dilated residual convolutions (dilation 1, 2, 4, ...), re-masked after every block, then masked mean + max.
+
+    Zeroing the padding after each block keeps it identical to the convolution's own zero padding, so the features
+    at a real position are the same however much padding follows."""
+
+    def __init__(self, channels: int, width: int, layers: int, kernel_size: int, dropout: float) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(channels + 1, width, 1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(_same_padding(kernel_size, 2 ** i), nn.Conv1d(width, width, kernel_size, dilation=2 ** i),
+                          ChannelNorm(width), nn.GELU(), nn.Dropout(dropout))
+            for i in range(layers))
+        self.out_dim = 2 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, keep = split_mask(x)
+        h = self.stem(x) * keep
+        for block in self.blocks:
+            h = (h + block(h)) * keep
+        return masked_pool(h, keep)
+
+
+class GRUEncoder(nn.Module):
+    """A bidirectional GRU over the packed rows (padding never enters): last states + masked mean and max of the outputs."""
+
+    def __init__(self, channels: int, width: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.gru = nn.GRU(channels, width, num_layers=layers, batch_first=True, bidirectional=True,
+                          dropout=dropout if layers > 1 else 0.0)
+        self.out_dim = 6 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values, keep = split_mask(x)
+        lengths = keep[:, 0].sum(1).long()
+        packed = pack_padded_sequence(values.transpose(1, 2), lengths.clamp(min=1).cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        out, last = self.gru(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=values.shape[2])
+        states = torch.cat([last[-2], last[-1]], dim=1)  # the last layer's forward and backward states
+        pooled = masked_pool(out.transpose(1, 2), keep)  # mean and max over the real steps
+        return torch.cat([states, pooled], dim=1) * (lengths > 0).unsqueeze(1)  # an empty row gives zeros
+
+
+def _positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
+    position = torch.arange(length, dtype=torch.float32, device=device).unsqueeze(1)
+    scale = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(position * scale)
+    table[:, 1::2] = torch.cos(position * scale)[:, : dim // 2]
+    return table
+
+
+class TransformerEncoder(nn.Module):
+    """Patches of ``patch`` readings → tokens (+ sinusoidal positions) → transformer blocks with a key padding mask
+    (patches of padding only) → masked mean."""
+
+    def __init__(self, channels: int, width: int, layers: int, heads: int, patch: int, dropout: float) -> None:
+        super().__init__()
+        self.patch = patch
+        self.embed = nn.Conv1d(channels + 1, width, patch, stride=patch)
+        block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers, norm=nn.LayerNorm(width), enable_nested_tensor=False)
+        self.out_dim = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tail = -x.shape[2] % self.patch
+        if tail:
+            x = nn.functional.pad(x, (0, tail))
+        _, keep = split_mask(x)
+        tokens = self.embed(x).transpose(1, 2)  # (n, P, width)
+        real = keep[:, 0].unflatten(1, (-1, self.patch)).amax(2) > 0.5  # (n, P): a patch with one real reading
+        empty = ~real.any(1)
+        # An empty row would attend to nothing (NaN): let it see its first token (not in place: ONNX refuses &=).
+        padding = torch.cat([~real[:, :1] & ~empty.unsqueeze(1), ~real[:, 1:]], dim=1)
+        h = self.blocks(tokens + _positions(tokens.shape[1], tokens.shape[2], x.device), src_key_padding_mask=padding)
+        w = (~padding).unsqueeze(-1).to(h.dtype)
+        return ((h * w).sum(1) / w.sum(1).clamp(min=1.0)).masked_fill(empty.unsqueeze(1), 0.0)
+
+
+# --- the type -------------------------------------------------------------------------------------------------------
+
+class TimeseriesInput(InputType):
+    kind = "timeseries"
+    Options = TimeseriesOptions
+
+    def parse(self, values: pd.Series, channels: int | None = None) -> list[np.ndarray]:
+        """Each row as float64 ``(C, T)`` (empty rows ``(C, 0)`` when ``missing: fill``); one-line errors otherwise."""
+        fill = self.options.missing == "fill"
+        advice = "; fix the data, or set the column's option missing: fill"
+        rows: list[np.ndarray] = []
+        for label, value in values.items():
+            where = f"column '{self.name}' row {row_name(label)}"
+            try:
+                cell = parse_cell(value)
+            except CellError as e:
+                raise LaminaError(f"{where}: {e}; write a list of numbers, one list per channel, or numbers "
+                                  "separated by spaces or commas") from None
+            if cell is None or cell.shape[1] == 0:
+                if not fill:
+                    raise LaminaError(f"{where}: the sequence is {'missing' if cell is None else 'empty'}{advice}")
+                cell = np.zeros((channels or 1, 0))
+            if channels is not None and cell.shape[0] != channels:
+                raise LaminaError(f"{where}: {cell.shape[0]} channel(s), but the training split has {channels}; "
+                                  "give every row the same channels")
+            if not fill and not np.isfinite(cell).all():
+                c, t = (int(i) for i in np.argwhere(~np.isfinite(cell))[0])
+                of = f" of channel {c + 1}" if cell.shape[0] > 1 else ""
+                raise LaminaError(f"{where}: reading {t + 1}{of} is {cell[c, t]}{advice}")
+            if cell.shape[1]:  # an empty row (missing: fill) says nothing about the channel count
+                channels = cell.shape[0]
+            rows.append(cell)
+        return rows
+
+    def fit(self, values: pd.Series) -> None:
+        rows = self.parse(values)
+        if not rows or all(r.shape[1] == 0 for r in rows):
+            raise LaminaError(f"column '{self.name}': every sequence in the training split is empty or missing")
+        channels = next(r.shape[0] for r in rows if r.shape[1])
+        stacked = np.concatenate([r for r in rows if r.shape[1]], axis=1)
+        finite = np.isfinite(stacked)
+        with np.errstate(all="ignore"), _quiet():
+            mean = np.nan_to_num(np.nanmean(np.where(finite, stacked, np.nan), 1))
+            std = np.nan_to_num(np.nanstd(np.where(finite, stacked, np.nan), 1))
+        if self.options.normalization == "none":
+            mean, std = np.zeros(channels), np.ones(channels)
+        std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # a flat channel is only centred
+        longest = max(r.shape[1] for r in rows)
+        self.state = {"channels": channels, "max_length": self.options.max_length or min(longest, LENGTH_CAP),
+                      "mean": mean.tolist(), "std": std.tolist()}
+
+    def transform(self, values: pd.Series) -> torch.Tensor:
+        channels, cap = int(self.state["channels"]), int(self.state["max_length"])
+        rows = self.parse(values, channels)
+        truncated = sum(r.shape[1] > cap for r in rows)
+        if truncated:
+            log.warning("column '%s': %d of %d sequence(s) longer than %d readings truncated (start kept); raise "
+                        "the option max_length to keep more", self.name, truncated, len(rows), cap)
+        length = max(1, min(cap, max((r.shape[1] for r in rows), default=1)))
+        mean = np.asarray(self.state["mean"])[:, None]
+        std = np.asarray(self.state["std"])[:, None]
+        out = np.zeros((len(rows), channels + 1, length), dtype=np.float32)
+        for i, r in enumerate(rows):
+            r = r[:, :cap]
+            scaled = (r - mean) / std
+            out[i, :channels, : r.shape[1]] = np.where(np.isfinite(scaled), scaled, 0.0)  # fill: the channel's mean
+            out[i, channels, : r.shape[1]] = 1.0
+        return torch.from_numpy(out)
+
+    @property
+    def width(self) -> int:
+        o = self.options
+        return {"cnn": 2 * o.width, "gru": 6 * o.width, "transformer": o.width}[o.encoder]
+
+    def encoder(self) -> nn.Module:
+        o, channels = self.options, int(self.state["channels"])
+        layers = o.layers or {"cnn": 4, "gru": 1, "transformer": 2}[o.encoder]
+        if o.encoder == "cnn":
+            return CNNEncoder(channels, o.width, layers, o.kernel_size, o.dropout)
+        if o.encoder == "gru":
+            return GRUEncoder(channels, o.width, layers, o.dropout)
+        if o.width % o.heads:
+            raise LaminaError(f"column '{self.name}': width ({o.width}) must be a multiple of heads ({o.heads})")
+        return TransformerEncoder(channels, o.width, layers, o.heads, o.patch, o.dropout)
