@@ -45,7 +45,7 @@ def make(kind: str, rows: int, folder: Path) -> Path:
 
 def config(kind: str, path: Path, epochs: int, threads: int) -> dict:
     small = kind == "numbers"
-    width, vocabulary = (128, 1000) if small else (256, 8000)
+    width, vocabulary = (128, 1000) if small else (256, 4000)
     return {
         "name": f"translation_{kind}",
         "data": {"path": str(path), "split": {"method": "random", "fractions": [0.8, 0.1, 0.1], "seed": 42}},
@@ -55,7 +55,7 @@ def config(kind: str, path: Path, epochs: int, threads: int) -> dict:
         "outputs": [{"name": "french", "type": "text", "options": {
             "dim": width, "layers": 2, "heads": 4, "vocab_size": vocabulary, "max_length": 64, "beam_size": 4}}],
         "hidden": {"depth": 1, "width": width},
-        "trainer": {"epochs": epochs, "batch_size": 64, "learning_rate": 0.002 if small else 0.001, "threads": threads,
+        "trainer": {"epochs": epochs, "batch_size": 64, "learning_rate": 0.002, "threads": threads,
                     "early_stopping": {"patience": 5}},
     }
 
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--numbers-rows", type=int, default=12000)
     parser.add_argument("--gettext-rows", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--gettext-epochs", type=int, default=8)
+    parser.add_argument("--gettext-epochs", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-numbers", action="store_true")
     parser.add_argument("--skip-gettext", action="store_true")

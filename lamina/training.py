@@ -38,6 +38,7 @@ from lamina.progress import EpochProgress
 
 log = logging.getLogger("lamina")
 METRICS_LOG = "metrics.jsonl"
+TRAIN_GENERATE = 2000  # training rows scored by generation when an output is text
 
 
 @dataclass
@@ -443,13 +444,24 @@ def fit(
             t.calibrate(raw[t.name], valid.frame[t.name])
     predictor = Predictor(prep, net.cpu())
     # The splits' tensors are already made: scoring them again from the frames would decode and tokenize twice.
-    metrics = {name: predictor.score(split.frame, without_teacher(split.inputs)) for name, split in splits.items()
+    metrics = {name: predictor.score(*_scored_rows(prep, name, split, trainer.seed)) for name, split in splits.items()
                if len(split)}
     predictor.info["metrics"] = distributed.broadcast(metrics) if parallel else metrics
     prep.set_cache_dir(None)  # the run's cache goes with the run; later predictions decode into memory
     predictor.info["best_epoch"] = best_epoch
     predictor.info["epochs_run"] = len(history)
     return Fitted(predictor, history, best_epoch)
+
+
+def _scored_rows(prep: Preprocessor, name: str, split: Split, seed: int) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """The rows a split is scored on, without teacher-forcing inputs. A training split with a text output is scored
+    on a seeded sample of ``TRAIN_GENERATE`` rows: beam search over every training row would cost more than the
+    training did; the metrics' ``rows`` says how many were scored."""
+    inputs = without_teacher(split.inputs)
+    if name != "train" or len(split) <= TRAIN_GENERATE or not any(t.sequence for t in prep.outputs):
+        return split.frame, inputs
+    index = np.sort(np.random.default_rng(seed).choice(len(split), TRAIN_GENERATE, replace=False))
+    return split.frame.iloc[index], {k: v[torch.from_numpy(index)] for k, v in inputs.items()}
 
 
 def _save(workdir: Path, net: Network, best_state: dict, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,

@@ -168,3 +168,23 @@ def test_translation_end_to_end_through_the_cli(pairs, tmp_path):
     report = (tmp_path / "runs" / "pairs" / "report.html").read_text(encoding="utf-8")
     assert "test rows generated exactly" in report
     assert_user_error(run_cli("export", tmp_path / "runs" / "pairs", cwd=tmp_path), "generates text")
+
+
+def test_a_large_training_split_with_a_text_output_is_scored_on_a_seeded_sample():
+    from lamina.training import TRAIN_GENERATE, Split, _scored_rows
+
+    class Output:
+        sequence = True
+
+    class Prep:
+        outputs = [Output()]
+
+    n = TRAIN_GENERATE + 500
+    split = Split(pd.DataFrame({"a": range(n)}, index=range(100, 100 + n)),
+                  {"x": torch.arange(n), "<target>y": torch.arange(n)}, {})
+    frame, inputs = _scored_rows(Prep(), "train", split, seed=0)
+    assert len(frame) == TRAIN_GENERATE and list(inputs) == ["x"]  # no teacher forcing when generating
+    assert torch.equal(torch.from_numpy(frame["a"].to_numpy()), inputs["x"])  # the same rows on both sides
+    assert _scored_rows(Prep(), "train", split, seed=0)[0].index.equals(frame.index)
+    whole, _ = _scored_rows(Prep(), "test", split, seed=0)
+    assert len(whole) == n  # held-out splits are scored whole
