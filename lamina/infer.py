@@ -149,6 +149,14 @@ def _yaml_name(column: str) -> str:
     return json.dumps(column, ensure_ascii=False)
 
 
+def _trainer_line(line: str, translation: bool) -> str:
+    # A transformer decoder trained at full learning rate from the first step can collapse to generic output: with
+    # a text target the config starts with one-cycle's warm-up (30 % of the steps) instead of plain cosine decay.
+    if translation and line.startswith("schedule: "):
+        return "schedule: onecycle   # warm-up first: transformer decoders need it"
+    return line
+
+
 def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str:
     """The config as YAML with comments: one line per column, every section's knobs shown with their defaults."""
     defaults = Config.model_validate({
@@ -195,7 +203,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         "hidden:",
         "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
         "trainer:",
-        "\n".join("  " + line for line in flow(defaults["trainer"]).splitlines()),
+        "\n".join("  " + _trainer_line(line, translation) for line in flow(defaults["trainer"]).splitlines()),
     ]
     return "\n".join(lines) + "\n"
 

@@ -34,6 +34,7 @@ from lamina.outputs.text_decoder import BOS, EOS, PAD, TextDecoder
 log = logging.getLogger("lamina")
 
 SPECIAL = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+GENERATE_CHUNK = 64  # sentences generated together
 
 
 class TextOutputOptions(Options):
@@ -109,7 +110,9 @@ class TextHead(nn.Module):
                 target: torch.Tensor | None = None) -> torch.Tensor:
         memory, keep = self.memory(h, states)
         if target is None:
-            return self.decoder.generate(memory, keep, self.max_length, self.beam_size, self.length_penalty)
+            # In chunks: a beam's key/value cache is reordered every step, and small caches stay in the CPU's cache.
+            return torch.cat([self.decoder.generate(m, k, self.max_length, self.beam_size, self.length_penalty)
+                              for m, k in zip(memory.split(GENERATE_CHUNK), keep.split(GENERATE_CHUNK))])
         if self.training:
             # Only as wide as this batch's longest target: the split is padded to its longest.
             target = target[:, : int((target != PAD).sum(1).max())]
