@@ -83,6 +83,14 @@ def build_tokenizer(kind: str, vocab_size: int, lowercase: bool, texts: list[str
     return tokenizer
 
 
+def training_texts(values: pd.Series, what: str) -> list[str]:
+    """The non-blank texts of a training split; ``what`` names the column in the error when there are none."""
+    texts = [t for t in (as_text(v) for v in values) if t.strip()]
+    if not texts:
+        raise LaminaError(f"{what}: every text in the training split is empty or missing")
+    return texts
+
+
 def as_text(value: object) -> str:
     """A cell as text: missing → '', bytes decoded as UTF-8 with replacement, anything else via str()."""
     if value is None or (not isinstance(value, (str, bytes, list, tuple, np.ndarray)) and pd.isna(value)):
@@ -257,9 +265,7 @@ class TextInput(InputType):
         return self._tokenizer
 
     def fit(self, values: pd.Series) -> None:
-        texts = [t for t in (as_text(v) for v in values) if t.strip()]
-        if not texts:
-            raise LaminaError(f"column '{self.name}': every text in the training split is empty or missing")
+        texts = training_texts(values, f"column '{self.name}'")
         o = self.options
         if o.encoder == "minilm":  # the pretrained model's own tokenizer: nothing to learn from the split
             self.state, self._tokenizer = text_pretrained.fitted_state(o.fine_tune, o.max_length), None

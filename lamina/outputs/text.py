@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from lamina.errors import LaminaError
 from lamina.inputs.base import Options
-from lamina.inputs.text import as_text
+from lamina.inputs.text import as_text, training_texts
 from lamina.outputs.base import OutputType
 from lamina.outputs.text_decoder import BOS, EOS, PAD, TextDecoder
 
@@ -141,9 +141,7 @@ class TextOutput(OutputType):
         return self._tokenizer
 
     def fit(self, values: pd.Series) -> None:
-        texts = [t for t in (as_text(v) for v in values) if t.strip()]
-        if not texts:
-            raise LaminaError(f"target '{self.name}': every text in the training split is empty or missing")
+        texts = training_texts(values, f"target '{self.name}'")
         tokenizer = build_target_tokenizer(self.options.vocab_size, self.options.lowercase, texts)
         self._tokenizer = tokenizer
         self.state = {"tokenizer": tokenizer.to_str(), "vocab_size": int(tokenizer.get_vocab_size())}
