@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench clean browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,21 @@ demo: $(BIN)/.installed
 	$(BIN)/python examples/digits/make_data.py
 	cd examples/digits && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
 
-test: $(BIN)/.installed
+# Debian's Chromium for the browser tests of the web page and the report (Playwright drives it; it never downloads a
+# browser): installed when missing and we are root, else one line saying how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing, so the browser tests will fail: install it with 'sudo apt-get install chromium'"; \
+	  fi; }
+
+test: $(BIN)/.installed browser
 	$(BIN)/pytest -q --durations=15
 
-test-fast: $(BIN)/.installed
+test-fast: $(BIN)/.installed browser
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(BIN)/.installed

@@ -96,7 +96,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_streaming_trains_under_a_memory_limit_the_in_memory_run_fails(big: Path, tmp_path: Path) -> None:
     stream, memory = shops_config(tmp_path, big, True), shops_config(tmp_path, big, False)
 
-    code, stderr, in_memory_peak = train_limited(memory, tmp_path / "memory", LIMIT_MIB)
+    code, stderr, _ = train_limited(memory, tmp_path / "memory", LIMIT_MIB)
     assert code != 0, "the in-memory run must not fit under the limit, or the test proves nothing"
     assert not (tmp_path / "memory").exists()
 
@@ -108,10 +108,16 @@ def test_streaming_trains_under_a_memory_limit_the_in_memory_run_fails(big: Path
     assert info["metrics"]["train"]["label"]["rows"] == 20_000, "train metrics are scored on the fit sample"
     history = [json.loads(line) for line in (tmp_path / "streamed" / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 1
-    print(f"\n{BIG_ROWS:,} rows, {big.stat().st_size / 2**20:.0f} MiB of Parquet; "
-          f"RLIMIT_DATA {LIMIT_MIB} MiB: in memory failed (peak RSS {in_memory_peak:.0f} MiB), streamed peak RSS "
-          f"{peak:.0f} MiB, test ROC-AUC {test['roc_auc']:.4f}")
-    assert peak < LIMIT_MIB
+
+    # The baseline, measured here: the same in-memory run without a limit. Peak RSS also counts the read-only
+    # mappings RLIMIT_DATA leaves out (torch's libraries), whose size depends on the machine, so the streamed peak is
+    # compared with it rather than with the limit; streaming must save a clear share of it (it saved ~40 % here).
+    code, stderr, in_memory_peak = train_limited(memory, tmp_path / "memory", 1 << 20)
+    assert code == 0, stderr[-3000:]
+    print(f"\n{BIG_ROWS:,} rows, {big.stat().st_size / 2**20:.0f} MiB of Parquet; RLIMIT_DATA {LIMIT_MIB} MiB: in memory "
+          f"failed (unlimited, its peak RSS is {in_memory_peak:.0f} MiB), streamed peak RSS {peak:.0f} MiB "
+          f"({peak / in_memory_peak:.2f} of it), test ROC-AUC {test['roc_auc']:.4f}")
+    assert peak < 0.85 * in_memory_peak
 
 
 @pytest.fixture(scope="module")
