@@ -23,7 +23,7 @@ from lamina.config import Config, dump_config, load_config, validate_config
 from lamina.data.load import load_splits, open_stream
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
-from lamina.store import write_model
+from lamina.store import publish, write_model
 from lamina.training import fit
 
 CACHE, RUN_LOG = "cache", "train.log"  # in the run's folder: decoded inputs while training; warnings
@@ -125,9 +125,7 @@ def train(
     shutil.rmtree(workdir / CACHE, ignore_errors=True)  # decoded images: big, and re-derivable from the data
     write_model(predictor, workdir)
     destination = Path(output) if output else free_name(out_root, name)
-    if destination.exists():
-        shutil.rmtree(destination)
-    os.replace(workdir, destination)
+    publish(workdir, destination)
     predictor.info["run_dir"] = str(destination)
     if distributed.active():
         distributed.broadcast(str(destination))

@@ -6,10 +6,13 @@ A directory is written beside its destination and renamed into place, so a crash
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import platform
 import shutil
+import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -54,16 +57,57 @@ def write_model(predictor: Predictor, folder: Path) -> None:
     (folder / INFO).write_text(json.dumps(info, indent=2, default=float), encoding="utf-8")
 
 
-def publish(staging: Path, destination: Path) -> None:
-    """Rename a finished staging folder to its destination, replacing an older model there."""
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(destination, old)
-        os.replace(staging, destination)
+def aside(destination: Path) -> Path:
+    """Where ``publish`` moves the model it replaces (and where an interrupted publish may have left it)."""
+    return destination.with_name(f".{destination.name}.old")
+
+
+def recover(destination: Path) -> None:
+    """Finish what an interrupted ``publish`` left: put the aside model back if the name is empty, else delete it."""
+    old = aside(destination)
+    if not old.is_dir():
+        return
+    if destination.exists() or not (old / INFO).is_file():
         shutil.rmtree(old, ignore_errors=True)
     else:
+        os.replace(old, destination)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system has no such call."""
+    if not sys.platform.startswith("linux"):
+        return False
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if rename is None:
+        return False
+    at_cwd, exchange = -100, 2
+    if rename(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False  # an older kernel, or a file system without exchange: rename aside, then in
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def publish(staging: Path, destination: Path) -> None:
+    """Put the finished folder ``staging`` at ``destination``, replacing an older model there.
+
+    The new folder is complete before the old one moves. Where the system swaps two directories atomically, a kill
+    at any instant leaves the old model or the new one under the name; elsewhere the old one is renamed aside
+    first, and a kill between the two renames leaves it beside the name, where ``recover`` (run by the next
+    publish and by ``load``) puts it back.
+    """
+    recover(destination)
+    if not destination.exists():
         os.replace(staging, destination)
+        return
+    old = aside(destination)
+    if _exchange(staging, destination):
+        os.replace(staging, old)  # staging now holds the old model: one name for leftovers, whichever path ran
+    else:
+        os.replace(destination, old)
+        os.replace(staging, destination)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def save(predictor: Predictor, path: str | os.PathLike) -> Path:
@@ -81,6 +125,7 @@ def save(predictor: Predictor, path: str | os.PathLike) -> Path:
 
 
 def read_info(folder: Path) -> dict[str, Any]:
+    recover(folder)
     if not folder.exists():
         raise LaminaError(f"{folder}: no such model directory; train one with `lamina train config.yaml`")
     if not folder.is_dir():
