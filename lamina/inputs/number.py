@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
@@ -12,24 +13,60 @@ from torch import nn
 from lamina.errors import LaminaError, row_name
 from lamina.inputs.base import InputType, Options
 
+log = logging.getLogger("lamina")
+
 
 class NumberOptions(Options):
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
 
 
+# The network computes in float32: a number beyond its range (about ±3.4e38) cannot be one of its inputs or
+# targets, whatever the scaling. Such values, and infinities, are refused; a missing value (empty, NaN) is not.
+LARGEST = 1e38
+# A standardised input this many scales from the training values is clipped here, so that no finite input can
+# overflow the network (1e6 scales is already far beyond anything the training split showed it).
+CLIP = 1e6
+
+
 def to_numbers(values: pd.Series, column: str, type_name: str = "number") -> np.ndarray:
-    """Parse a column as float64, naming the first row that is not a number."""
+    """Parse a column as float64, naming the first row that is not a number or is out of range."""
     if values.dtype.kind in "biuf":  # already numbers (the usual case, and a served row's): nothing to parse
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & values.notna()
-    if bad.any():
-        row = bad.idxmax()
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            row = bad.idxmax()
+            raise LaminaError(
+                f"column '{column}' row {row_name(row)}: {shorten(values[row])} is not a number, but the column's "
+                f"type is {type_name}; fix the value or declare the column as a category"
+            )
+        numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    out_of_range = np.abs(numbers) > LARGEST  # NaN compares False: a missing value passes
+    if out_of_range.any():
+        position = int(np.argmax(out_of_range))
         raise LaminaError(
-            f"column '{column}' row {row_name(row)}: {values[row]!r} is not a number, but the column's type is {type_name}; "
-            "fix the value or declare the column as a category"
+            f"column '{column}' row {row_name(values.index[position])}: {numbers[position]:g} is out of the range "
+            f"numbers can have (±{LARGEST:g}); fix the value, rescale the column, or leave the cell empty if it is "
+            "missing"
         )
-    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    return numbers
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """A value as a message quotes it: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def moments(finite: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation computed on values divided by their largest magnitude, so that neither the
+    sum nor the squares overflow float64 whatever finite values the column holds."""
+    top = float(np.abs(finite).max())
+    if top == 0:
+        return 0.0, 0.0
+    unit = finite / top
+    return float(unit.mean()) * top, float(unit.std()) * top
 
 
 class NumberInput(InputType):
@@ -42,7 +79,7 @@ class NumberInput(InputType):
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise LaminaError(f"column '{self.name}': no numeric values in the training split; drop the column")
-        mean, std = float(finite.mean()), float(finite.std())
+        mean, std = moments(finite)
         low, high = float(finite.min()), float(finite.max())
         if self.options.normalization == "zscore":
             shift, scale = mean, std if std > 0 else 1.0
@@ -57,7 +94,14 @@ class NumberInput(InputType):
         x = to_numbers(values, self.name)
         missing = ~np.isfinite(x)
         x = np.where(missing, self.state["fill"], x)
-        scaled = (x - self.state["shift"]) / self.state["scale"]
+        # x/scale - shift/scale, not (x - shift)/scale: the difference of two large values could overflow.
+        scaled = x / self.state["scale"] - self.state["shift"] / self.state["scale"]
+        far = np.abs(scaled) > CLIP
+        if far.any():
+            position = int(np.argmax(far))
+            log.warning("column '%s': %d value(s) more than %g scales from the training values clipped to it "
+                        "(row %s: %g)", self.name, int(far.sum()), CLIP, row_name(values.index[position]), x[position])
+            scaled = np.clip(scaled, -CLIP, CLIP)
         return torch.from_numpy(np.stack([scaled, missing.astype(np.float64)], axis=1).astype(np.float32))
 
     @property

@@ -13,7 +13,7 @@ from torch import nn
 
 from lamina.errors import LaminaError
 from lamina.inputs.base import Options
-from lamina.inputs.number import to_numbers
+from lamina.inputs.number import moments, to_numbers
 from lamina.outputs.base import OutputType
 
 
@@ -36,15 +36,15 @@ class NumberOutput(OutputType):
         y = y[np.isfinite(y)]
         if y.size < 2:
             raise LaminaError(f"target '{self.name}': fewer than two numeric values in the training split")
-        std = float(y.std())
+        mean, std = moments(y)
         if self.options.standardize:
-            self.state = {"mean": float(y.mean()), "std": std if std > 0 else 1.0}
+            self.state = {"mean": mean, "std": std if std > 0 else 1.0}
         else:
             self.state = {"mean": 0.0, "std": 1.0}
 
     def transform(self, values: pd.Series) -> torch.Tensor:
         y = to_numbers(values, self.name)
-        return torch.from_numpy(((y - self.state["mean"]) / self.state["std"]).astype(np.float32))
+        return torch.from_numpy((y / self.state["std"] - self.state["mean"] / self.state["std"]).astype(np.float32))
 
     def head(self, in_dim: int) -> nn.Module:
         return nn.Linear(in_dim, 1)

@@ -27,10 +27,12 @@ import pandas as pd
 import torch
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lamina.errors import LaminaError
+from lamina.inputs.number import LARGEST
 from lamina.predictor import Predictor
 
 log = logging.getLogger("lamina.serve")
@@ -113,11 +115,21 @@ async def _too_large(send: Any, limit: int) -> None:
 
 # --- the request schema, from the model's input types ---------------------------------------------------------------
 
+# A number field: null is a missing value; Infinity, NaN (which Python's JSON parser reads) and magnitudes the
+# network cannot compute with are refused with 422 naming the field, as a file's would be.
+def _in_range(value: float) -> float:
+    if abs(value) > LARGEST:
+        raise ValueError(f"out of the range numbers can have (±{LARGEST:g}); send null for a missing value")
+    return value
+
+
+NUMBER = Optional[Annotated[float, Field(allow_inf_nan=False), AfterValidator(_in_range)]]
+
 
 def _field_type(t: Any) -> tuple[Any, dict[str, Any]]:
     """The JSON type of one input's field and extra schema keywords."""
     if t.kind == "number":
-        return Optional[float], {"description": "a number; null for missing"}
+        return NUMBER, {"description": f"a number from -{LARGEST:g} to {LARGEST:g}; null for missing"}
     if t.kind == "category":
         vocabulary = t.state.get("vocabulary", [])
         extra: dict[str, Any] = {"description": f"one of {len(vocabulary)} values seen in training (others use the "
@@ -181,6 +193,20 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's 422 detail, JSON-safe and small: an infinite input echoed as null, a long one cut."""
+    cleaned = []
+    for error in errors:
+        entry = {k: v for k, v in dict(error).items() if k not in ("ctx", "url")}
+        value = entry.get("input")
+        if isinstance(value, str) and len(value) > 200:
+            entry["input"] = f"{value[:200]}... ({len(value)} characters)"
+        elif not isinstance(value, (str, int, float, bool, type(None))):
+            entry.pop("input", None)  # a whole row or body: the loc already says where
+        cleaned.append(_clean(entry))
+    return cleaned
 
 
 def predictions_json(predictor: Predictor, decoded: pd.DataFrame) -> list[dict[str, Any]]:
@@ -280,6 +306,10 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
                   description=f"Predictions of the Lamina model `{name}` ({runtime} runtime). "
                               "The request fields are the model's inputs.")
     app.add_middleware(BodyLimit, limits=limits, files=len(files))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Any, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_errors(error.errors())}, status_code=422)
     app.state.predictor, app.state.runtime, app.state.limits = predictor, runtime, limits
 
     class Prediction(BaseModel):
@@ -341,8 +371,8 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
             try:
                 validated.append(Row.model_validate(r).model_dump(by_alias=True))
             except ValidationError as e:
-                raise HTTPException(422, detail=[{**error, "loc": ["body", "rows", i, *error["loc"]]}
-                                                 for error in e.errors(include_url=False, include_context=False)]) from None
+                raise HTTPException(422, detail=validation_errors(
+                    {**error, "loc": ["body", "rows", i, *error["loc"]]} for error in e.errors())) from None
         try:
             result = await run_in_threadpool(module.explain_rows, _explainer(app, predictor),
                                              _row_frame(predictor, validated))
@@ -373,7 +403,7 @@ def _multipart_endpoint(predictor: Predictor, Row: type[BaseModel], files: list[
     parameters = []
     for i, t in enumerate(json_inputs):
         annotation, extra = _field_type(t)
-        if annotation is not Optional[float]:
+        if annotation is not NUMBER:
             annotation = Optional[str]  # a form field is text: categories, binaries, sets arrive as strings
         extra.pop("json_schema_extra", None)
         parameters.append(inspect.Parameter(f"f{i}", inspect.Parameter.KEYWORD_ONLY,
