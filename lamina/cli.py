@@ -17,9 +17,11 @@ app = typer.Typer(
 
 
 def _setup_logging() -> None:
+    from lamina.logs import tidy
+
     logger = logging.getLogger("lamina")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = tidy(logging.StreamHandler(sys.stderr))
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

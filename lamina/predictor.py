@@ -15,7 +15,7 @@ import torch
 
 from lamina.data.paths import resolve_paths
 from lamina.data.read import read_table
-from lamina.errors import LaminaError, where
+from lamina.errors import LaminaError, row_name, where
 from lamina.model import Network
 from lamina.preprocessor import Preprocessor
 
@@ -78,6 +78,12 @@ class Predictor:
         frame, source = self._frame(data, source)
         frame = self.preprocessor.drop_bad_inputs(frame, source)
         raw = self.predict_raw(frame, source)
+        for name, values in raw.items():  # never a NaN probability: a row the network cannot score is an error
+            finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if not finite.all():
+                row = row_name(frame.index[int(np.argmin(finite))])
+                raise LaminaError(where(source, f"row {row}: the network gives no finite output for '{name}' from "
+                                                "this row's values; check them (an extreme number?)"))
         parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
         result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
         result.index = frame.index
@@ -89,8 +95,9 @@ class Predictor:
         self.preprocessor.check_columns(frame, source, targets=True)
         frame = self.preprocessor.drop_missing_targets(frame, source)
         frame = self.preprocessor.drop_bad_inputs(frame, source)
+        frame = self.preprocessor.drop_unseen_classes(frame, source)  # counted in a warning, not scored silently
         if len(frame) == 0:
-            raise LaminaError(where(source, "no rows to predict"))
+            raise LaminaError(where(source, "no rows to score"))
         return self.score(frame, self.preprocessor.inputs_to_tensors(frame, source))
 
     def score(self, frame: pd.DataFrame, inputs: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:

@@ -22,6 +22,7 @@ from lamina.checkpoint import STATE, TENSORS
 from lamina.config import Config, dump_config, load_config, validate_config
 from lamina.data.load import load_splits, open_stream
 from lamina.errors import LaminaError
+from lamina.logs import tidy
 from lamina.predictor import Predictor
 from lamina.store import publish, write_model
 from lamina.training import fit
@@ -93,7 +94,7 @@ def train(
     # The run's log: warnings (e.g. unreadable images left out) stay with the model directory. Other ranks would
     # repeat rank 0's warnings: they report errors only.
     logger = logging.getLogger("lamina")
-    handler = logging.FileHandler(workdir / RUN_LOG, encoding="utf-8", delay=True)  # created on the first record
+    handler = tidy(logging.FileHandler(workdir / RUN_LOG, encoding="utf-8", delay=True))  # created on the first record
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
     level = logger.level
     if main:
