@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from lamina.errors import LaminaError
+from lamina.schema import CheckpointState, check, read_json, tensor_shapes
 
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 
@@ -52,11 +56,27 @@ def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], state: dict[
     write_atomic(folder / STATE, lambda p: p.write_text(json.dumps(state), encoding="utf-8"))
 
 
+RESUME_FIX = "delete the folder to train from the start, or restore the file"
+
+
 def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The last checkpoint in ``folder``, or None when there is none; a damaged one is one line naming the file
+    and the key (the JSON against its schema, the tensor file's header read before anything is allocated)."""
     if not (folder / STATE).is_file() or not (folder / TENSORS).is_file():
         return None
-    state = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    tensors = load_file(str(folder / TENSORS))
+    state = read_json(folder / STATE, RESUME_FIX)
+    check(CheckpointState, state, folder / STATE, fix=RESUME_FIX)
+    shapes = tensor_shapes(folder / TENSORS, RESUME_FIX)
+    for key in ("epoch", "rng.torch", "rng.shuffle"):
+        if key not in shapes:
+            raise LaminaError(f"{folder / TENSORS}: tensor {key!r} is missing; {RESUME_FIX}")
+    if shapes["epoch"] != ():
+        raise LaminaError(f"{folder / TENSORS}: tensor 'epoch' has shape {list(shapes['epoch'])}, not a number; "
+                          f"{RESUME_FIX}")
+    try:
+        tensors = load_file(str(folder / TENSORS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise LaminaError(f"{folder / TENSORS}: corrupted ({e}); {RESUME_FIX}") from None
     if int(tensors.pop("epoch")) != state["epoch"]:
         return None
     return tensors, state

@@ -26,6 +26,7 @@ from lamina.config import validate_config
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 from lamina.preprocessor import Preprocessor
+from lamina.schema import ModelInfo, check, check_shapes, read_json, tensor_shapes
 
 FORMAT, FORMAT_VERSION = "lamina-model", 1
 INFO, WEIGHTS = "lamina.json", "weights.safetensors"
@@ -124,6 +125,9 @@ def save(predictor: Predictor, path: str | os.PathLike) -> Path:
     return destination
 
 
+FIX = "retrain or restore the model directory"
+
+
 def read_info(folder: Path) -> dict[str, Any]:
     recover(folder)
     if not folder.exists():
@@ -133,16 +137,16 @@ def read_info(folder: Path) -> dict[str, Any]:
     if not (folder / INFO).is_file():
         partial = " (training did not finish: resume it with `lamina train CONFIG --resume`)" if any(folder.glob("checkpoint.*")) else ""
         raise LaminaError(f"{folder}: not a Lamina model directory: {INFO} is missing{partial}")
-    try:
-        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LaminaError(f"{folder / INFO}: corrupted ({e}); retrain or restore the model directory") from None
+    info = read_json(folder / INFO, FIX)
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise LaminaError(f"{folder / INFO}: not a Lamina model file (no 'format: {FORMAT}')")
-    if info.get("format_version", 0) > FORMAT_VERSION:
+    version = info.get("format_version", 0)
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise LaminaError(
             f"{folder}: written by a newer Lamina (format {info['format_version']}); upgrade Lamina to read it"
         )
+    if info.get("task") != "recommendation":  # a recommender's file has its own layout (lamina.recommend.model)
+        check(ModelInfo, info, folder / INFO)
     return info
 
 
@@ -153,7 +157,7 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise LaminaError(f"{folder}: {WEIGHTS} is missing; the model directory is incomplete") from None
     except (SafetensorError, OSError, ValueError) as e:
-        raise LaminaError(f"{folder / WEIGHTS}: corrupted ({e}); retrain or restore the model directory") from None
+        raise LaminaError(f"{folder / WEIGHTS}: corrupted ({e}); {FIX}") from None
 
 
 def check_weights(folder: Path, weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
@@ -163,8 +167,22 @@ def check_weights(folder: Path, weights: dict[str, torch.Tensor], expected: dict
         raise LaminaError(f"{folder / WEIGHTS}: the weights do not match {INFO} (another model's file?); retrain")
 
 
+def declared_shapes(preprocessor: Preprocessor) -> dict[str, tuple[int, ...]] | None:
+    """The tensor shapes ``lamina.json`` implies, from a network built on the meta device (nothing allocated);
+    None for a network that cannot be built there."""
+    try:
+        with torch.device("meta"):
+            network = preprocessor.network()
+    except Exception:  # noqa: BLE001  a type that loads files as it builds: checked after building instead
+        return None
+    return {k: tuple(v.shape) for k, v in network.state_dict().items()}
+
+
 def load(path: str | os.PathLike) -> Predictor:
     """Load a model directory written by ``lamina train`` or ``save``.
+
+    ``lamina.json`` is checked against its schema and every tensor it implies against the weights file's header
+    before anything is allocated.
 
     >>> model = lamina.load("runs/breast_cancer")   # doctest: +SKIP
     """
@@ -181,6 +199,13 @@ def load(path: str | os.PathLike) -> Predictor:
         if unfitted:
             raise LaminaError(f"{folder / INFO}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
                               "retrain or restore the model directory")
+        for side, types in (("inputs", preprocessor.inputs), ("outputs", preprocessor.outputs)):
+            for t in types:
+                if t.state_schema is not None:
+                    check(t.state_schema, t.state, folder / INFO, f"preprocessor.{side}.{t.name}.")
+        shapes = declared_shapes(preprocessor)
+        if shapes is not None:
+            check_shapes(folder / WEIGHTS, tensor_shapes(folder / WEIGHTS, FIX), shapes, f"{FIX} (another model's file?)")
         network = preprocessor.network()
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None

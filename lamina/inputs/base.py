@@ -27,6 +27,8 @@ class ColumnType:
 
     kind: ClassVar[str]
     Options: ClassVar[type[Options]] = Options
+    # The fitted state's schema, checked when a model directory is loaded (None: any JSON object).
+    state_schema: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, name: str, options: Options, state: dict[str, Any] | None = None) -> None:
         self.name = name

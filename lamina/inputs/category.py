@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from lamina.inputs.base import InputType, Options
@@ -37,9 +37,15 @@ class Embedding(nn.Module):
         return self.embedding(index)
 
 
+class VocabularyState(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+    vocabulary: list[str]
+
+
 class CategoryInput(InputType):
     kind = "category"
     Options = CategoryOptions
+    state_schema = VocabularyState
 
     def fit(self, values: pd.Series) -> None:
         counts = values.dropna().map(label).value_counts()

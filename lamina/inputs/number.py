@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from lamina.errors import LaminaError, row_name
@@ -69,9 +70,17 @@ def moments(finite: np.ndarray) -> tuple[float, float]:
     return float(unit.mean()) * top, float(unit.std()) * top
 
 
+class NumberState(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+    shift: float = Field(allow_inf_nan=False)
+    scale: float = Field(gt=0, allow_inf_nan=False)
+    fill: float = Field(allow_inf_nan=False)
+
+
 class NumberInput(InputType):
     kind = "number"
     Options = NumberOptions
+    state_schema = NumberState
     passthrough = True
 
     def fit(self, values: pd.Series) -> None:

@@ -21,6 +21,7 @@ from lamina.errors import LaminaError
 from lamina.inputs.binary import positive_first
 from lamina.outputs.base import OutputType
 from lamina.outputs.classes import (
+    ClassState,
     ClassOptions, check_classes, class_index, class_weights, classification_metrics, labels_of, truth_index,
 )
 
@@ -52,9 +53,14 @@ class BinaryLoss(nn.Module):
         return loss.mean()
 
 
+class BinaryState(ClassState):
+    threshold: float = Field(ge=0, le=1)
+
+
 class BinaryOutput(OutputType):
     kind = "binary"
     Options = BinaryOptions
+    state_schema = BinaryState
     primary_metric = "roc_auc"
     higher_is_better = True
     metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "f1", "precision", "recall", "log_loss", "roc_auc",

@@ -12,6 +12,7 @@ from torch import nn
 
 from lamina.outputs.base import OutputType
 from lamina.outputs.classes import (
+    ClassState,
     ClassOptions, check_classes, class_index, class_weights, classification_loss, classification_metrics, labels_of,
     truth_index,
 )
@@ -20,6 +21,7 @@ from lamina.outputs.classes import (
 class CategoryOutput(OutputType):
     kind = "category"
     Options = ClassOptions
+    state_schema = ClassState
     primary_metric = "accuracy"
     higher_is_better = True
     metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc", "pr_auc")

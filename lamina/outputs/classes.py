@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn import metrics as skm
 from torch import nn
 from torch.nn import functional as F
@@ -23,6 +23,14 @@ class ClassOptions(Options):
     focal_gamma: float = Field(2.0, ge=0)
     class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
     loss_weight: float = Field(1.0, gt=0, description="weight of this output's loss when there are several outputs")
+
+
+class ClassState(BaseModel):
+    """The fitted state of an output with classes, as ``lamina.json`` must hold it."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    classes: list[str] = Field(min_length=1)
+    weights: list[float] | None = None
 
 
 def labels_of(values: pd.Series) -> pd.Series:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn import metrics as skm
 from torch import nn
 
@@ -24,9 +24,16 @@ class NumberOptions(Options):
     loss_weight: float = Field(1.0, gt=0)
 
 
+class NumberState(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+    mean: float = Field(allow_inf_nan=False)
+    std: float = Field(gt=0, allow_inf_nan=False)
+
+
 class NumberOutput(OutputType):
     kind = "number"
     Options = NumberOptions
+    state_schema = NumberState
     primary_metric = "rmse"
     higher_is_better = False
     metric_names = ("rmse", "mae", "r2")
