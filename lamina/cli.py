@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -39,7 +40,14 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         from lamina.errors import LaminaError
 
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # here, so a closed pipe is met while its error can still be handled
+            return result
+        except BrokenPipeError:
+            # The reader went away (`lamina predict ... | head -1`): end quietly, as Unix tools do, with the status
+            # a SIGPIPE gives; stdout goes to /dev/null so the interpreter's last flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(128 + 13) from None
         except LaminaError as e:
             if debug:
                 raise
@@ -163,9 +171,12 @@ def evaluate(
     """Score a trained model on any labelled file."""
     import json
 
+    from lamina.data.write import check_output_file
     from lamina.evaluate import print_metrics
     from lamina.store import load
 
+    if json_out:
+        check_output_file(json_out, formats=(".json",))
     metrics = load(model_dir).evaluate(str(data))
     print_metrics({str(data): metrics})
     if json_out:
@@ -184,10 +195,12 @@ def predict(
 ) -> None:
     """Predict for every row of DATA: each output's value and class probabilities."""
     from lamina.data.read import read_table
-    from lamina.data.write import write_table
+    from lamina.data.write import check_output_file, write_table
     from lamina.errors import LaminaError
     from lamina.export import load
 
+    if output is not None:
+        check_output_file(output)
     frame = read_table(data)
     missing = [k for k in keep if k not in frame.columns]
     if missing:

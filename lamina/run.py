@@ -24,7 +24,7 @@ from lamina.data.load import load_splits, open_stream
 from lamina.errors import LaminaError
 from lamina.logs import tidy
 from lamina.predictor import Predictor
-from lamina.store import publish, write_model
+from lamina.store import check_destination, publish, write_model
 from lamina.training import fit
 
 CACHE, RUN_LOG = "cache", "train.log"  # in the run's folder: decoded inputs while training; warnings
@@ -72,6 +72,8 @@ def train(
     rank returns the same model once the directory is in place.
     """
     parsed, base_dir, name = as_config(config)
+    # Where the model goes is checked before the work starts, not found out after the whole training.
+    check_destination(Path(output) if output else Path(output_dir))
     if parsed.task == "recommendation" and distributed.requested():
         raise LaminaError("recommendation models train in one process for now; run without torchrun / --nproc")
     if parsed.task == "recommendation":  # a ranking model has its own data protocol and batch step

@@ -111,11 +111,21 @@ def publish(staging: Path, destination: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def check_destination(destination: Path) -> None:
+    """Refuse, before any work, a model directory path that cannot become one: a file, or under a file."""
+    if destination.exists() and not destination.is_dir():
+        raise LaminaError(f"{destination}: is a file, not a folder for a model; remove it or choose another output path")
+    parent = next((p for p in destination.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise LaminaError(f"{destination}: {parent} is a file, not a folder; choose another output path")
+
+
 def save(predictor: Predictor, path: str | os.PathLike) -> Path:
     """Save a model directory atomically. ``lamina.load(path)`` reads it back."""
     if getattr(predictor, "task", None) == "recommendation":  # lamina.recommend.model.Recommender
         return predictor.save(path)  # type: ignore[attr-defined]
     destination = Path(path)
+    check_destination(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.with_name(f".{destination.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

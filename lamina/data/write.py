@@ -10,7 +10,25 @@ import pandas as pd
 from lamina.errors import LaminaError
 
 
+FORMATS = (".csv", ".tsv", ".parquet", ".jsonl")
+
+
+def check_output_file(path: Path, formats: tuple[str, ...] = FORMATS) -> None:
+    """Refuse, before any work, an output file that cannot be written: a folder, a file as its folder, a format
+    with no writer."""
+    if path.suffix.lower() not in formats:
+        raise LaminaError(f"{path}: unknown output format {path.suffix.lower()!r}; use {', '.join(formats)}")
+    if path.is_dir():
+        raise LaminaError(f"{path}: is a directory; give a file name for the output")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise LaminaError(f"{path}: {parent} is a file, not a folder; choose another output path")
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise LaminaError(f"{path}: cannot write in {parent} (permission denied); choose another output path")
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
+    check_output_file(path)
     suffix = path.suffix.lower()
     writers = {
         ".csv": lambda p: frame.to_csv(p, index=False),
