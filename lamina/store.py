@@ -114,7 +114,7 @@ def publish(staging: Path, destination: Path) -> None:
 def check_destination(destination: Path) -> None:
     """Refuse, before any work, a model directory path that cannot become one: a file, or under a file."""
     if destination.exists() and not destination.is_dir():
-        raise LaminaError(f"{destination}: is a file, not a folder for a model; remove it or choose another output path")
+        raise LaminaError(f"{destination}: is a file, not a folder; remove it or choose another output path")
     parent = next((p for p in destination.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise LaminaError(f"{destination}: {parent} is a file, not a folder; choose another output path")
