@@ -14,7 +14,6 @@ import importlib.util
 import inspect
 import json
 import logging
-import math
 import shutil
 import tempfile
 import time
@@ -29,11 +28,12 @@ from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lamina.errors import LaminaError
 from lamina.inputs.number import LARGEST
 from lamina.predictor import Predictor
+from lamina.serve.fields import NUMBER, clean as _clean, validation_errors
 
 log = logging.getLogger("lamina.serve")
 
@@ -115,17 +115,6 @@ async def _too_large(send: Any, limit: int) -> None:
 
 # --- the request schema, from the model's input types ---------------------------------------------------------------
 
-# A number field: null is a missing value; Infinity, NaN (which Python's JSON parser reads) and magnitudes the
-# network cannot compute with are refused with 422 naming the field, as a file's would be.
-def _in_range(value: float) -> float:
-    if abs(value) > LARGEST:
-        raise ValueError(f"out of the range numbers can have (±{LARGEST:g}); send null for a missing value")
-    return value
-
-
-NUMBER = Optional[Annotated[float, Field(allow_inf_nan=False), AfterValidator(_in_range)]]
-
-
 def _field_type(t: Any) -> tuple[Any, dict[str, Any]]:
     """The JSON type of one input's field and extra schema keywords."""
     if t.kind == "number":
@@ -180,33 +169,6 @@ def _row_frame(predictor: Predictor, rows: list[dict[str, Any]]) -> pd.DataFrame
         column[:] = values
         columns[t.name] = column
     return pd.DataFrame(columns, copy=False)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN and infinities to null."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """FastAPI's 422 detail, JSON-safe and small: an infinite input echoed as null, a long one cut."""
-    cleaned = []
-    for error in errors:
-        entry = {k: v for k, v in dict(error).items() if k not in ("ctx", "url")}
-        value = entry.get("input")
-        if isinstance(value, str) and len(value) > 200:
-            entry["input"] = f"{value[:200]}... ({len(value)} characters)"
-        elif not isinstance(value, (str, int, float, bool, type(None))):
-            entry.pop("input", None)  # a whole row or body: the loc already says where
-        cleaned.append(_clean(entry))
-    return cleaned
 
 
 def predictions_json(predictor: Predictor, decoded: pd.DataFrame) -> list[dict[str, Any]]:
