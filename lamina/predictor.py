@@ -85,7 +85,7 @@ class Predictor:
             if not finite.all():
                 row = row_name(frame.index[int(np.argmin(finite))])
                 raise LaminaError(where(source, f"row {row}: the network gives no finite output for '{name}' from "
-                                                "this row's values; check them (an extreme number?)"))
+                                                "this row's values; check them (an extreme number?) or retrain the model"))
         parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
         result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
         result.index = frame.index

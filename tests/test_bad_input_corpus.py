@@ -352,6 +352,12 @@ def drop_tensor(prefix: str, name: str) -> Callable[[Path], None]:
     return damage
 
 
+def nan_weights(model: Path) -> None:
+    tensors = load_file(str(model / "weights.safetensors"))
+    save_file({k: v.fill_(float("nan")) if k.startswith("heads.") else v for k, v in tensors.items()},
+              str(model / "weights.safetensors"))
+
+
 MODEL_CASES = [
     Case("model-missing", lambda folder, tiny: ["predict", folder / "nope", tiny.data], ("nope", "no such model")),
     Case("model-is-a-file", lambda folder, tiny: ["predict", tiny.data, tiny.data], ("data.csv", "not a directory")),
@@ -386,6 +392,7 @@ MODEL_CASES = [
     Case("weights-a-pickle", damaged_model(pickle_in_place("weights.safetensors")), ("weights.safetensors",)),
     Case("weights-tensor-missing", damaged_model(drop_tensor("heads.", "weights.safetensors")),
          ("weights.safetensors", "heads.")),
+    Case("weights-nan-no-nan-probability", damaged_model(nan_weights), ("data.csv", "row 1", "'diagnosis'")),
 ]
 
 
