@@ -62,6 +62,8 @@ def list_runs(folder: Path) -> list[dict[str, Any]]:
     """Model directories under ``folder`` with their test (else validation) primary metrics."""
     found = []
     for info_path in sorted(folder.glob("*/lamina.json")):
+        if info_path.parent.name.startswith("."):  # a model being published, or one an interrupted publish left aside
+            continue
         try:
             info = json.loads(info_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
