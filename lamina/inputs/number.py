@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,7 @@ from torch import nn
 
 from lamina.errors import LaminaError, row_name
 from lamina.inputs.base import InputType, Options
+from lamina.inputs.classical import Features
 
 
 class NumberOptions(Options):
@@ -66,3 +67,29 @@ class NumberInput(InputType):
 
     def encoder(self) -> nn.Module:
         return nn.Identity()
+
+    # --- faces ----------------------------------------------------------------------------------------------------
+
+    baseline_note = "numbers at their training mean"
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """The raw value for LightGBM (NaN when missing); scaled value and missing flag for the linear model."""
+        x = self.transform(values).numpy().astype(np.float64)
+        return Features({self.name: np.where(x[:, 1] > 0, np.nan, x[:, 0])}, [x])
+
+    def explain_baseline(self) -> list[float]:
+        s = self.state  # the training mean, scaled as transform scales it; not missing
+        return [(s["fill"] - s["shift"]) / s["scale"], 0.0]
+
+    def serve_field(self) -> tuple[Any, dict[str, Any]]:
+        return Optional[float], {"description": "a number; null for missing"}
+
+    def request_values(self, values: list[Any]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    def page_widget(self) -> dict[str, Any]:
+        return {"field": "number", "default": self.state.get("fill")}
+
+    def example_values(self, rng: np.random.Generator, n: int) -> Any:
+        s = self.state
+        return s["fill"] + rng.standard_normal(n) * (s["scale"] or 1.0) * 1.5

@@ -25,6 +25,7 @@ from torch import nn
 from lamina.errors import LaminaError
 from lamina.inputs import text_pretrained
 from lamina.inputs.base import InputType, Options
+from lamina.inputs.text_classical import TfidfFeaturizer
 
 log = logging.getLogger("lamina")
 
@@ -331,3 +332,15 @@ class TextInput(InputType):
             return CNNEncoder(vocabulary, o.embedding_dim, o.kernel_sizes, o.channels, o.dropout)
         return TransformerEncoder(vocabulary, o.embedding_dim, o.max_length, o.layers, o.heads,
                                   o.ff_dim or 2 * o.embedding_dim, o.positions, o.pooling, o.dropout)
+
+    # --- faces: TF-IDF for compare, tokens for explain ------------------------------------------------------------
+
+    free_text = True
+    baseline_note = "texts as [PAD] embeddings (frozen pretrained text encoders: the zero sentence vector)"
+
+    def classical(self) -> TfidfFeaturizer:
+        return TfidfFeaturizer(self, as_text)
+
+    def attribution(self, encoder: nn.Module) -> str:
+        # A frozen pretrained encoder (MiniLM) has only a precomputed sentence vector: no token to vary.
+        return "tokens" if hasattr(encoder, "embed") else "encoded"
