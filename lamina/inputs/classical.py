@@ -43,6 +43,7 @@ class Family:
     name: str
     rank: int
     models: Callable[[bool, int, int], dict[str, Model]]
+    requires: tuple[str, ...] = ()  # modules the models import (checked before the deep model trains)
 
 
 def _lightgbm_fit(model: Any, x: Any, y: np.ndarray, validation: tuple[Any, np.ndarray] | None) -> None:
@@ -71,7 +72,7 @@ def _table_models(classes: bool, seed: int, folds: int) -> dict[str, Model]:
     return {"lightgbm": Model(lightgbm, tree=True, fit=_lightgbm_fit), "logistic" if classes else "ridge": Model(linear)}
 
 
-TABLE = Family("table", 0, _table_models)
+TABLE = Family("table", 0, _table_models, requires=("lightgbm",))
 
 
 class Featurizer:
