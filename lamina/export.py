@@ -121,9 +121,9 @@ def _export(network: Network, batch: dict[str, torch.Tensor], path: Path, axes: 
     wrapper = _Positional(network, keys).eval()
     args = tuple(batch[k] for k in keys)
     names = list(network.output_names)
-    quiet = logging.getLogger("torch")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    torch_log = logging.getLogger("torch")
+    level = torch_log.level
+    torch_log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -139,7 +139,7 @@ def _export(network: Network, batch: dict[str, torch.Tensor], path: Path, axes: 
                 torch.onnx.export(wrapper, args, str(path), input_names=keys, output_names=names,
                                   dynamic_axes=dynamic, dynamo=False, opset_version=17)
     finally:
-        quiet.setLevel(level)
+        torch_log.setLevel(level)
 
 
 def needs_onnx() -> None:
