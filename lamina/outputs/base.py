@@ -10,10 +10,17 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 from torch import nn
 
 from lamina.errors import LaminaError
-from lamina.inputs.base import ColumnType
+from lamina.inputs.base import ColumnType, Options
+
+
+class OutputOptions(Options):
+    """What every output's options hold (a type's own ``Options`` subclass adds its knobs)."""
+
+    loss_weight: float = Field(1.0, gt=0, description="this output's share of the total loss")
 
 
 class OutputType(ColumnType):
@@ -28,6 +35,7 @@ class OutputType(ColumnType):
     (``task``, ``classical_raw``), the score explanations attribute, the probe readout, its report section.
     """
 
+    Options: ClassVar[type[Options]] = OutputOptions
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
     metric_names: ClassVar[tuple[str, ...]]
