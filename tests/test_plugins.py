@@ -101,6 +101,8 @@ def test_train_predict_evaluate_with_plugin_types(site: Path, articles: Path, tr
     assert_ok(run(site, "evaluate", trained, "articles.csv", "--json", "metrics.json", cwd=articles))
     metrics = json.loads((articles / "metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["art"]) >= {"poisson_deviance", "mae"}
+    listed = assert_ok(run(site, "runs", cwd=articles))
+    assert "art.poisson_deviance" in listed.stdout  # the runs table shows each output's own metric
 
 
 @pytest.mark.slow
