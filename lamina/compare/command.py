@@ -11,7 +11,7 @@ import pandas as pd
 
 from lamina.compare.charts import print_comparison, write_comparison
 from lamina.compare.features import family
-from lamina.compare.models import _require, counterparts, deep_row
+from lamina.compare.models import require_modules, counterparts, deep_row
 from lamina.compare.verdict import summarise
 
 log = logging.getLogger("lamina")
@@ -23,7 +23,7 @@ def _check_requirements(parsed: Any) -> None:
 
     prep = Preprocessor(parsed)
     if any(t.task is not None for t in prep.outputs):  # outputs read by the inputs' classical models
-        _require(family([t.classical() for t in prep.inputs]).requires)
+        require_modules(family([t.classical() for t in prep.inputs]).requires)
 
 
 def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: str | Path | None = None,

@@ -23,7 +23,7 @@ def clean(prep: Any, frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return prep.drop_unseen_classes(frame, name) if name != "train" else frame
 
 
-def _require(modules: tuple[str, ...]) -> None:
+def require_modules(modules: tuple[str, ...]) -> None:
     import importlib.util
 
     for name in modules:
@@ -54,7 +54,7 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
     started = time.perf_counter()
     found = featurizers(prep.inputs, split["train"])
     models = family(found)
-    _require(models.requires)
+    require_modules(models.requires)
     x = {name: features(found, frame) for name, frame in split.items() if name != "test"}
     feature_seconds = time.perf_counter() - started
     classes = output.task == "classification"
