@@ -11,7 +11,7 @@ import pandas as pd
 
 from lamina.compare.charts import print_comparison, write_comparison
 from lamina.compare.features import family
-from lamina.compare.models import require_modules, counterparts, deep_row
+from lamina.compare.models import counterparts, deep_row, require_modules
 from lamina.compare.verdict import summarise
 
 log = logging.getLogger("lamina")
