@@ -58,6 +58,14 @@ def print_metrics(metrics: dict[str, dict[str, dict[str, Any]]]) -> None:
         console.print(table)
 
 
+def _primary_metrics(info: dict[str, Any]) -> dict[str, str]:
+    """Output name → the metric its type is judged by (outputs of types not installed here are left out)."""
+    from lamina.outputs import OUTPUT_TYPES
+
+    specs = info.get("config", {}).get("outputs", [])
+    return {s["name"]: OUTPUT_TYPES[s["type"]].primary_metric for s in specs if s.get("type") in OUTPUT_TYPES}
+
+
 def list_runs(folder: Path) -> list[dict[str, Any]]:
     """Model directories under ``folder`` with their test (else validation) primary metrics."""
     found = []
@@ -70,10 +78,12 @@ def list_runs(folder: Path) -> list[dict[str, Any]]:
             continue
         metrics = info.get("metrics", {})
         split = "test" if "test" in metrics else "validation" if "validation" in metrics else "train"
+        primary = _primary_metrics(info)
         summary = {
             f"{output}.{name}": value
             for output, values in metrics.get(split, {}).items()
-            for name, value in values.items() if name in ("accuracy", "roc_auc", "pr_auc", "rmse", "r2")
+            for name, value in values.items()
+            if name in ("accuracy", "roc_auc", "pr_auc", "rmse", "r2") or name == primary.get(output)
         }
         found.append({"run": info_path.parent.name, "created": info.get("created", ""), "split": split, **summary})
     return found

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from lamina.errors import LaminaError
+from lamina.logs import quiet
 from lamina.model import DENSE, Network
 from lamina.predictor import PREDICT_BATCH, Predictor, run_network
 from lamina.store import WEIGHTS
@@ -103,16 +104,7 @@ def example_rows(predictor: Predictor, n: int = CHECK_ROWS, seed: int = 0) -> pd
     rng = np.random.default_rng(seed)
     columns: dict[str, Any] = {}
     for t in predictor.preprocessor.inputs:
-        s = t.state
-        if t.kind == "number":
-            values: Any = s["fill"] + rng.standard_normal(n) * (s["scale"] or 1.0) * 1.5
-        elif t.kind == "category":
-            values = rng.choice(np.asarray([*s["vocabulary"], "never seen in training"], dtype=object), n)
-        elif t.kind == "binary":
-            values = rng.choice(np.asarray([v for v in s["labels"] if v] or ["0"], dtype=object), n)
-        else:
-            raise LaminaError(f"input '{t.name}' (type {t.kind}): no example values to check the export with; "
-                              "pass rows of real data (lamina export MODEL_DIR --data FILE)")
+        values = t.example_values(rng, n)  # each type draws from its own fitted state (or says it cannot)
         values = pd.Series(values, dtype=object)
         values[rng.random(n) < 0.05] = None
         columns[t.name] = values
@@ -123,35 +115,31 @@ def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)), initial=0.0)) for k in a)
 
 
-def _is_sequence(tensor: torch.Tensor) -> bool:
-    """Token ids and multi-valued indices: (batch, length) integers whose length varies from call to call."""
-    return tensor.dim() == 2 and not tensor.is_floating_point()
-
-
-def _export(network: Network, batch: dict[str, torch.Tensor], path: Path) -> None:
+def _export(network: Network, batch: dict[str, torch.Tensor], path: Path, axes: dict[str, list[int]]) -> None:
+    """``axes``: each batch key's dynamic axes (0: the batch; 1: a length that varies from call to call)."""
     keys = list(batch)
     wrapper = _Positional(network, keys).eval()
     args = tuple(batch[k] for k in keys)
     names = list(network.output_names)
-    quiet = logging.getLogger("torch")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    torch_log = logging.getLogger("torch")
+    level = torch_log.level
+    torch_log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             try:  # the torch.export-based exporter, PyTorch's default since 2.9
                 batch_dim = torch.export.Dim("batch", min=1)
-                shapes = tuple({0: batch_dim, 1: torch.export.Dim(f"length_{i}", min=1)} if _is_sequence(batch[k])
+                shapes = tuple({0: batch_dim, 1: torch.export.Dim(f"length_{i}", min=1)} if 1 in axes[k]
                                else {0: batch_dim} for i, k in enumerate(keys))
                 torch.onnx.export(wrapper, args, str(path), input_names=keys, output_names=names,
                                   dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
             except Exception:  # the TorchScript exporter handles some modules the new one does not
-                axes = {k: {0: "batch", **({1: f"length_{k}"} if k in batch and _is_sequence(batch[k]) else {})}
-                        for k in [*keys, *names]}
+                dynamic = {k: {0: "batch", **({1: f"length_{k}"} if 1 in axes.get(k, [0]) else {})}
+                           for k in [*keys, *names]}
                 torch.onnx.export(wrapper, args, str(path), input_names=keys, output_names=names,
-                                  dynamic_axes=axes, dynamo=False, opset_version=17)
+                                  dynamic_axes=dynamic, dynamo=False, opset_version=17)
     finally:
-        quiet.setLevel(level)
+        torch_log.setLevel(level)
 
 
 def needs_onnx() -> None:
@@ -188,17 +176,14 @@ def export_onnx(model_dir: str | os.PathLike, rows: pd.DataFrame | str | os.Path
         raise LaminaError(f"{rows}: no rows to check the export with")
     if len(frame) < 2:  # a batch of one would let the exporter specialise the batch axis
         frame = pd.concat([frame, frame], ignore_index=True)
-    logger = logging.getLogger("lamina")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # unseen categories in the check rows are expected, not news
-    try:
+    with quiet():  # unseen categories in the check rows are expected, not news
         batch = predictor.preprocessor.inputs_to_tensors(frame, "export check rows")
-    finally:
-        logger.setLevel(level)
     batch = {k: batch[k] for k in sorted(batch, key=lambda k: k != DENSE)}  # 'dense' first, then the inputs in order
+    types = {t.name: t for t in predictor.preprocessor.inputs}
+    axes = {k: types[k].onnx_axes(v) if k in types else [0] for k, v in batch.items()}  # each type's ONNX input
     staging = folder / f".{ONNX_FILE}.partial"
     try:
-        _export(network, {k: v[:2] for k, v in batch.items()}, staging)
+        _export(network, {k: v[:2] for k, v in batch.items()}, staging, axes)
         proto = onnx.load(str(staging))
         onnx.checker.check_model(proto)
         for key, value in {"lamina_weights_sha256": weights_digest(folder), "lamina_model": folder.name}.items():

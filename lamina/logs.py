@@ -1,12 +1,19 @@
-"""Log lines that stay small: user values cut to a few hundred characters, a repeated warning counted, not repeated.
+"""Lamina's log records: small, counted, and quieted per context.
 
-A server that warns about a 1 MB unseen category on every request would otherwise write megabytes a second.
+- ``Tidy``: user values cut to a few hundred characters, a repeated warning counted, not repeated. A server that warns
+  about a 1 MB unseen category on every request would otherwise write megabytes a second.
+- ``quiet()``: a context-local threshold (``contextvars``: per thread and per asyncio task) that a filter on the
+  ``lamina`` logger reads. A logger's level is process-wide: lowering and restoring it around one call would also
+  silence (or un-silence) every other thread's records while ``serve`` answers concurrent requests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
+from contextvars import ContextVar
+from typing import Iterator
 
 VALUE_CHARS = 200  # of any one value in a log line
 LINE_CHARS = 1000  # of a whole message
@@ -53,3 +60,29 @@ def tidy(handler: logging.Handler) -> logging.Handler:
     if not any(isinstance(f, Tidy) for f in handler.filters):
         handler.addFilter(Tidy())
     return handler
+
+
+_threshold: ContextVar[int] = ContextVar("lamina_log_threshold", default=logging.NOTSET)
+
+
+class ContextThreshold(logging.Filter):
+    """Drops records below the threshold ``quiet()`` set in the current context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= _threshold.get()
+
+
+def _install(logger: logging.Logger) -> None:
+    if not any(isinstance(f, ContextThreshold) for f in logger.filters):
+        logger.addFilter(ContextThreshold())
+
+
+@contextlib.contextmanager
+def quiet(level: int = logging.ERROR) -> Iterator[None]:
+    """Inside the block, this context's ``lamina`` records below ``level`` are dropped (other threads unaffected)."""
+    _install(logging.getLogger("lamina"))
+    token = _threshold.set(level)
+    try:
+        yield
+    finally:
+        _threshold.reset(token)

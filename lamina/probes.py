@@ -61,18 +61,18 @@ def probe(predictor: Predictor, frame: pd.DataFrame, output: str | None = None, 
     from sklearn.preprocessing import StandardScaler
 
     prep = predictor.preprocessor
-    names = [t.name for t in prep.outputs if not t.sequence]  # a probe predicts a class or a number per row
+    names = [t.name for t in prep.outputs if t.task is not None]  # a probe predicts a class or a value per row
     if not names:
         raise LaminaError("layer probes need a class or number output; this model only generates text")
     target = next((t for t in prep.outputs if t.name == (output or names[0])), None)
-    if target is None or target.sequence:
+    if target is None or target.task is None:
         raise LaminaError(f"output {output!r}: probe one of {', '.join(names)} (class or number outputs)")
     frame = prep.drop_missing_targets(frame, None)
     frame = prep.drop_bad_inputs(frame, None)
     if len(frame) > MAX_ROWS:
         frame = frame.sample(MAX_ROWS, random_state=seed)
     y = target.transform(frame[target.name]).numpy()
-    classes = target.kind in ("binary", "category")
+    classes = target.task == "classification"  # the output type's readout: classes, or a value
     if len(frame) < 10:
         raise LaminaError(f"{len(frame)} labelled rows; a probe needs at least 10")
     layers = activations(predictor, prep.inputs_to_tensors(frame))
@@ -90,7 +90,7 @@ def probe(predictor: Predictor, frame: pd.DataFrame, output: str | None = None, 
         results[name] = {"units": int(x.shape[1]), "score": score, "pca": np.round(coords, 4).tolist()}
     labels = (np.asarray(target.state["classes"], dtype=object)[y[shown]].tolist() if classes
               else np.round(y[shown], 4).tolist())
-    return {"output": target.name, "metric": "accuracy" if classes else "r2", "rows": len(frame),
+    return {"output": target.name, "metric": target.readout_metric, "rows": len(frame),
             "train_rows": len(train), "test_rows": len(test), "layers": results, "labels": labels}
 
 

@@ -9,6 +9,7 @@ directory only ever appears whole.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from lamina.checkpoint import STATE, TENSORS
 from lamina.config import Config, dump_config, load_config, validate_config
 from lamina.data.load import load_splits, open_stream
 from lamina.errors import LaminaError
-from lamina.logs import tidy
+from lamina.logs import quiet, tidy
 from lamina.predictor import Predictor
 from lamina.store import check_destination, publish, write_model
 from lamina.training import fit
@@ -98,11 +99,11 @@ def train(
     logger = logging.getLogger("lamina")
     handler = tidy(logging.FileHandler(workdir / RUN_LOG, encoding="utf-8", delay=True))  # created on the first record
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
-    level = logger.level
+    quieted = contextlib.ExitStack()
     if main:
         logger.addHandler(handler)
     else:
-        logger.setLevel(logging.ERROR)
+        quieted.enter_context(quiet())  # the other ranks report errors only (a context-local threshold)
     try:
         # Each rank decodes its own copy of file inputs (images): no two processes write one cache file.
         cache = workdir / CACHE if main else workdir / CACHE / f"rank{distributed.rank()}"
@@ -116,7 +117,7 @@ def train(
     finally:
         logger.removeHandler(handler)
         handler.close()
-        logger.setLevel(level)
+        quieted.close()
 
     predictor = fitted.predictor
     if not main:  # rank 0 writes the model directory; the others return once it is in place

@@ -162,7 +162,7 @@ def _stopping_value(prep: Preprocessor, config: Config, split: Split, raw: dict[
     output, _, name = metric.partition(".")
     t = next(o for o in prep.outputs if o.name == output)
     value = t.metrics(split.frame[output], raw[output]).get(name, float("nan"))
-    higher = name not in ("log_loss", "rmse", "mae")
+    higher = t.is_higher_better(name)
     return float(value), higher
 
 

@@ -35,9 +35,7 @@ def no_package(monkeypatch):
     real = text_pretrained.importlib.util.find_spec
     monkeypatch.setattr(text_pretrained.importlib.util, "find_spec",
                         lambda name, *a: None if name == text_pretrained.PACKAGE else real(name, *a))
-    text_pretrained.bundle.cache_clear()
-    yield
-    text_pretrained.bundle.cache_clear()
+    yield  # each new text column looks at the installed package afresh (its own text_pretrained.Installed)
 
 
 def test_frozen_vectors_equal_sentence_transformers_and_the_state_holds_no_weights():
@@ -59,7 +57,7 @@ def test_frozen_vectors_equal_sentence_transformers_and_the_state_holds_no_weigh
     assert len(stored) < 2000  # the name and a checksum, never the 90 MB of weights
     assert t.state["pretrained"] == "sentence-transformers/all-MiniLM-L6-v2" and len(t.state["sha256"]) == 64
     again = INPUT_TYPES["text"]("review", TextOptions(encoder="minilm"), json.loads(stored))
-    text_pretrained._VECTORS.clear()  # computed again from the stored state, not taken from the in-memory cache
+    # computed again from the stored state: the new column has its own (empty) cache of vectors
     torch.testing.assert_close(again.transform(values), vectors, atol=1e-6, rtol=0)
 
     encoder = t.encoder().eval()  # the frozen encoder scales the unit vectors to unit-variance components
@@ -121,17 +119,13 @@ def test_fine_tuned_weights_train_and_a_saved_run_predicts_without_the_package(t
     real = text_pretrained.importlib.util.find_spec
     monkeypatch.setattr(text_pretrained.importlib.util, "find_spec",
                         lambda name, *a: None if name == text_pretrained.PACKAGE else real(name, *a))
-    text_pretrained.bundle.cache_clear()
-    try:
-        again = lamina.load(run)  # tokenizer from lamina.json, weights from weights.safetensors
-        pd.testing.assert_frame_equal(again.predict(rows.iloc[:6]), expected, atol=1e-6, rtol=0)
-        explained = explain_rows(again, rows.iloc[:2], steps=16)  # through the MiniLM module: per token
-        export_onnx(run, rows.iloc[:4])  # the MiniLM blocks go into model.onnx; the sequence axis stays dynamic
-        onnx = load_runtime(run, "onnx").predict(rows.iloc[:6].assign(review=["great", "", *SENTENCES[2:6]]))
-        eager = again.predict(rows.iloc[:6].assign(review=["great", "", *SENTENCES[2:6]]))
-        np.testing.assert_allclose(onnx.iloc[:, 1:].to_numpy(float), eager.iloc[:, 1:].to_numpy(float), atol=1e-4)
-    finally:
-        text_pretrained.bundle.cache_clear()
+    again = lamina.load(run)  # tokenizer from lamina.json, weights from weights.safetensors
+    pd.testing.assert_frame_equal(again.predict(rows.iloc[:6]), expected, atol=1e-6, rtol=0)
+    explained = explain_rows(again, rows.iloc[:2], steps=16)  # through the MiniLM module: per token
+    export_onnx(run, rows.iloc[:4])  # the MiniLM blocks go into model.onnx; the sequence axis stays dynamic
+    onnx = load_runtime(run, "onnx").predict(rows.iloc[:6].assign(review=["great", "", *SENTENCES[2:6]]))
+    eager = again.predict(rows.iloc[:6].assign(review=["great", "", *SENTENCES[2:6]]))
+    np.testing.assert_allclose(onnx.iloc[:, 1:].to_numpy(float), eager.iloc[:, 1:].to_numpy(float), atol=1e-4)
     for row in explained["explanations"]:
         found = row["tokens"]["review"]
         assert found["tokens"][0] == "[CLS]" and found["tokens"][-1] == "[SEP]"

@@ -13,8 +13,8 @@ from lamina.data.split import files_split, split_frame
 from lamina.data.stream import ParquetStream
 from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
+from lamina.outputs import OUTPUT_TYPES
 
-CLASS_TYPES = ("category", "binary")
 
 
 def resolve(path: str, base_dir: Path) -> Path:
@@ -70,7 +70,7 @@ def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = Non
         frame = _read(source, config)
     split = data.split
     method = split.method
-    class_target = next((o.name for o in config.outputs if o.type in CLASS_TYPES), None)
+    class_target = next((o.name for o in config.outputs if OUTPUT_TYPES[o.type].task == "classification"), None)
     if method == "auto":
         method = "stratified" if class_target else "random"
     frames = split_frame(

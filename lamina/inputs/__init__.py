@@ -1,4 +1,5 @@
-"""The input layer: one module per input type. Adding a type is one module and one line here."""
+"""The input layer: one module per input type. A built-in type is one module and one line here; a type from another
+package registers through the ``lamina.inputs`` entry-point group (``lamina.registry``)."""
 
 from lamina.inputs.audio import AudioInput
 from lamina.inputs.base import InputType
@@ -9,6 +10,7 @@ from lamina.inputs.number import NumberInput
 from lamina.inputs.set import SetInput
 from lamina.inputs.text import TextInput
 from lamina.inputs.timeseries import TimeseriesInput
+from lamina.registry import TypeRegistry
 
-INPUT_TYPES: dict[str, type[InputType]] = {t.kind: t for t in (NumberInput, CategoryInput, BinaryInput, SetInput, ImageInput,
-                                                  TextInput, AudioInput, TimeseriesInput)}
+INPUT_TYPES = TypeRegistry("lamina.inputs", InputType, [NumberInput, CategoryInput, BinaryInput, SetInput, ImageInput,
+                                                        TextInput, AudioInput, TimeseriesInput])

@@ -30,8 +30,10 @@ from torch import nn
 
 from lamina.errors import LaminaError, row_name
 from lamina.inputs.audio_decode import Loaded, Spec, load_features
+from lamina.inputs.audio_classical import mfcc_statistics
 from lamina.inputs.audio_encoder import Augment, AudioEncoder, dct_matrix, tc_resnet
 from lamina.inputs.base import Options
+from lamina.inputs.classical import Features
 from lamina.inputs.files import FileInput
 
 log = logging.getLogger("lamina")
@@ -192,3 +194,7 @@ class AudioInput(FileInput):
         dct = dct_matrix(o.n_mels, o.n_mfcc) if o.features == "mfcc" else None
         body = tc_resnet(self._bins(), o.widths, o.kernel, o.dropout)
         return AudioEncoder(body, self.width, s["mean"], s["std"], dct, augment)
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """``lamina compare``: MFCC statistics per clip (``lamina.inputs.audio_classical``)."""
+        return mfcc_statistics(self.name, self.transform(values).numpy())

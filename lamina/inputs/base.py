@@ -7,13 +7,16 @@ transform runs at training, evaluation and serving time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
+
+from lamina.errors import LaminaError
+from lamina.inputs.classical import Featurizer, Features, flattened
 
 
 class Options(BaseModel):
@@ -48,6 +51,10 @@ class InputType(ColumnType):
     Subclasses set ``kind`` and ``Options`` and implement ``fit``, ``transform`` and ``encoder``.
     ``passthrough`` types (numbers, binaries) have the identity as encoder: the model concatenates their
     transformed values once per dataset instead of once per step, which keeps per-step overhead low.
+
+    A type also owns its faces (the hooks below, each with a default a new type may keep): its classical features for
+    ``compare``, its explanation baseline and unit, its request field and page widget for ``serve``, its example
+    values and dynamic axes for ``export``. A face asks the type; it never tests ``kind``.
     """
 
     passthrough: ClassVar[bool] = False
@@ -68,3 +75,59 @@ class InputType(ColumnType):
     def width(self) -> int:
         """Columns of the transformed tensor (for passthrough types, the encoder's output width)."""
         raise NotImplementedError
+
+    # --- compare: classical features ------------------------------------------------------------------------------
+
+    # Free text that a text output's classical counterparts may copy or look up (a translation memory).
+    free_text: ClassVar[bool] = False
+
+    def classical(self) -> Featurizer:
+        """The featurizer ``lamina compare`` fits on the training split (its family says which models read it)."""
+        return Featurizer(self)
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """Default: the transformed values as they are, one feature per value."""
+        return flattened(self.name, self.transform(values).numpy())
+
+    # --- explain: baseline and unit -------------------------------------------------------------------------------
+
+    explain_rows: ClassVar[int] = 300  # rows the report explains (Integrated Gradients: ~64 passes per row)
+    baseline_note: ClassVar[str] = "other columns at their mean embedding (or the zero encoding)"
+
+    def explain_baseline(self) -> list[float]:
+        """Passthrough types: the transformed row that says nothing (one value per column of ``width``)."""
+        return [0.0] * self.width
+
+    def attribution(self, encoder: nn.Module) -> str:
+        """Where attributions are taken: ``encoded`` (the encoder's output, one value per column), ``pixels`` (the
+        encoder's input) or ``tokens`` (an encoder that is ``pool(keep, embed(ids))``: per token)."""
+        return "encoded"
+
+    # --- serve: request field and page widget ---------------------------------------------------------------------
+
+    def serve_field(self) -> tuple[Any, dict[str, Any]]:
+        """The JSON type of this input's request field and extra schema keywords (pydantic ``Field`` arguments)."""
+        return Optional[Union[str, float]], {"description": f"a {self.kind} value"}
+
+    def request_values(self, values: list[Any]) -> np.ndarray:
+        """A request's validated field values as the column ``transform`` takes."""
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        return column
+
+    def page_widget(self) -> dict[str, Any]:
+        """What the web page at ``/`` draws for this input (``GET /model``'s entry): a ``field`` and its values."""
+        if self.holds_paths:
+            return {"field": "file", "accept": f"{self.kind}/*"}
+        return {"field": "text"}
+
+    # --- export: check rows and the ONNX input --------------------------------------------------------------------
+
+    def example_values(self, rng: np.random.Generator, n: int) -> Any:
+        """``n`` raw values drawn from the fitted state, to check an export without data."""
+        raise LaminaError(f"input '{self.name}' (type {self.kind}): no example values to check the export with; "
+                          "pass rows of real data (lamina export MODEL_DIR --data FILE)")
+
+    def onnx_axes(self, tensor: torch.Tensor) -> list[int]:
+        """The dynamic axes of this input's ONNX tensor: the batch, and the length of token ids / index lists."""
+        return [0, 1] if tensor.dim() == 2 and not tensor.is_floating_point() else [0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,7 @@ from torch import nn
 
 from lamina.errors import LaminaError
 from lamina.inputs.base import InputType, Options
+from lamina.inputs.classical import Features
 
 TRUE_WORDS = {"1", "1.0", "true", "t", "yes", "y", "positive", "pos"}
 
@@ -76,3 +77,25 @@ class BinaryInput(InputType):
 
     def encoder(self) -> nn.Module:
         return nn.Identity()
+
+    # --- faces ----------------------------------------------------------------------------------------------------
+
+    baseline_note = "binaries halfway"
+
+    def classical_features(self, values: pd.Series) -> Features:
+        x = self.transform(values).numpy().astype(np.float64)  # 0 / 1 (NaN for LightGBM when missing), missing flag
+        return Features({self.name: np.where(x[:, 1] > 0, np.nan, x[:, 0])}, [x])
+
+    def explain_baseline(self) -> list[float]:
+        return [0.5, 0.0]  # halfway between the two values, not flagged missing
+
+    def serve_field(self) -> tuple[Any, dict[str, Any]]:
+        negative, positive = self.state.get("labels", ["", ""])
+        return Optional[Union[bool, str, float]], {"description": f"{positive!r} or {negative!r} (or true/false); "
+                                                                  "null for missing"}
+
+    def page_widget(self) -> dict[str, Any]:
+        return {"field": "category", "values": [v for v in self.state.get("labels", []) if v]}
+
+    def example_values(self, rng: np.random.Generator, n: int) -> Any:
+        return rng.choice(np.asarray([v for v in self.state["labels"] if v] or ["0"], dtype=object), n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,10 @@ from torch import nn
 
 from lamina.inputs.base import InputType, Options
 from lamina.inputs.binary import label
+from lamina.inputs.classical import Features
+
+ENUM_MAX = 50  # a vocabulary is listed in the request schema (as an enum) up to this many values
+PAGE_VALUES_MAX = 1000  # values sent to the web page by GET /model
 
 UNKNOWN, MISSING = 0, 1  # reserved rows of the embedding: rare or unseen values, and missing values
 
@@ -72,3 +77,32 @@ class CategoryInput(InputType):
 
     def encoder(self) -> nn.Module:
         return Embedding(len(self.state["vocabulary"]) + 2, self.width)
+
+    # --- faces ----------------------------------------------------------------------------------------------------
+
+    baseline_note = "categories at the mean embedding"
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """A pandas ``category`` column for LightGBM; one-hot (unknown, missing, the vocabulary) for linear models."""
+        index = self.transform(values).numpy()
+        vocabulary = self.state["vocabulary"]
+        codes = np.where(index >= 2, index - 2, -1)
+        tree = pd.Categorical.from_codes(codes, categories=vocabulary) if vocabulary else np.full(len(index), np.nan)
+        onehot = np.zeros((len(index), len(vocabulary) + 2))
+        onehot[np.arange(len(index)), index] = 1.0
+        return Features({self.name: tree}, [onehot])
+
+    def serve_field(self) -> tuple[Any, dict[str, Any]]:
+        vocabulary = self.state.get("vocabulary", [])
+        extra: dict[str, Any] = {"description": f"one of {len(vocabulary)} values seen in training (others use the "
+                                                "unknown-category embedding); null for missing"}
+        if len(vocabulary) <= ENUM_MAX:
+            extra["json_schema_extra"] = {"enum": [*vocabulary, None]}
+        return Optional[Union[str, int, float]], extra
+
+    def page_widget(self) -> dict[str, Any]:
+        vocabulary = self.state.get("vocabulary", [])
+        return {"field": "category", "values": vocabulary[:PAGE_VALUES_MAX], "vocabulary_size": len(vocabulary)}
+
+    def example_values(self, rng: np.random.Generator, n: int) -> Any:
+        return rng.choice(np.asarray([*self.state["vocabulary"], "never seen in training"], dtype=object), n)

@@ -21,6 +21,7 @@ from torch import nn
 from lamina.errors import LaminaError
 from lamina.inputs.base import Options
 from lamina.inputs.files import FileInput
+from lamina.inputs.image_classical import ImageFeaturizer
 from lamina.inputs.image_decode import Geometry, load_images
 from lamina.inputs.image_encoder import Augment, ImageEncoder, cnn, resnet
 
@@ -161,3 +162,14 @@ class ImageInput(FileInput):
             body = cnn(s["channels"], size, o.widths, depths, o.kernel, o.pool, o.batch_norm, o.dropout)
         augment = Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast) if o.augment else None
         return ImageEncoder(body, self.width, s["mean"], s["std"], augment)
+
+    # --- faces: HOG + SVM for compare, pixels for explain ---------------------------------------------------------
+
+    explain_rows = 64  # a CNN pass per integration step is dearer than a table's
+    baseline_note = "images black"
+
+    def classical(self) -> ImageFeaturizer:
+        return ImageFeaturizer(self)
+
+    def attribution(self, encoder: nn.Module) -> str:
+        return "pixels"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Annotated, Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
 from lamina.errors import LaminaError, row_name
 from lamina.inputs.base import InputType, Options
+from lamina.inputs.classical import Features
 
 log = logging.getLogger("lamina")
 
@@ -24,6 +25,17 @@ class NumberOptions(Options):
 # The network computes in float32: a number beyond its range (about ±3.4e38) cannot be one of its inputs or
 # targets, whatever the scaling. Such values, and infinities, are refused; a missing value (empty, NaN) is not.
 LARGEST = 1e38
+
+
+def _in_range(value: float) -> float:
+    if abs(value) > LARGEST:
+        raise ValueError(f"out of the range numbers can have (±{LARGEST:g}); send null for a missing value")
+    return value
+
+
+# A request's number field: null is a missing value; Infinity, NaN (which Python's JSON parser reads) and magnitudes
+# the network cannot compute with are refused (the server answers 422 naming the field), as a file's would be.
+REQUEST_NUMBER = Optional[Annotated[float, Field(allow_inf_nan=False), AfterValidator(_in_range)]]
 # A standardised input this many scales from the training values is clipped here, so that no finite input can
 # overflow the network (1e6 scales is already far beyond anything the training split showed it).
 CLIP = 1e6
@@ -119,3 +131,29 @@ class NumberInput(InputType):
 
     def encoder(self) -> nn.Module:
         return nn.Identity()
+
+    # --- faces ----------------------------------------------------------------------------------------------------
+
+    baseline_note = "numbers at their training mean"
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """The raw value for LightGBM (NaN when missing); scaled value and missing flag for the linear model."""
+        x = self.transform(values).numpy().astype(np.float64)
+        return Features({self.name: np.where(x[:, 1] > 0, np.nan, x[:, 0])}, [x])
+
+    def explain_baseline(self) -> list[float]:
+        s = self.state  # the training mean, scaled as transform scales it; not missing
+        return [(s["fill"] - s["shift"]) / s["scale"], 0.0]
+
+    def serve_field(self) -> tuple[Any, dict[str, Any]]:
+        return REQUEST_NUMBER, {"description": f"a number from -{LARGEST:g} to {LARGEST:g}; null for missing"}
+
+    def request_values(self, values: list[Any]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    def page_widget(self) -> dict[str, Any]:
+        return {"field": "number", "default": self.state.get("fill")}
+
+    def example_values(self, rng: np.random.Generator, n: int) -> Any:
+        s = self.state
+        return s["fill"] + rng.standard_normal(n) * (s["scale"] or 1.0) * 1.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,8 @@ from pydantic import Field
 from torch import nn
 
 from lamina.inputs.base import InputType, Options
-from lamina.inputs.category import embedding_size
+from lamina.inputs.category import PAGE_VALUES_MAX, embedding_size
+from lamina.inputs.classical import Features
 
 PAD, UNKNOWN = 0, 1  # padding (left out of the mean), and rare or unseen values
 
@@ -68,3 +70,28 @@ class SetInput(InputType):
 
     def encoder(self) -> nn.Module:
         return BagMean(len(self.state["vocabulary"]) + 2, self.width)
+
+    # --- faces ----------------------------------------------------------------------------------------------------
+
+    baseline_note = "sets at the mean embedding"
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """Multi-hot over the training vocabulary (and the unknown bucket, for the linear model)."""
+        index = self.transform(values).numpy()
+        hot = np.zeros((len(index), len(self.state["vocabulary"]) + 2))
+        np.put_along_axis(hot, index, 1.0, axis=1)
+        hot[:, PAD] = 0.0
+        return Features({f"{self.name}={v}": hot[:, i + 2] for i, v in enumerate(self.state["vocabulary"])},
+                        [hot[:, 1:]])
+
+    def serve_field(self) -> tuple[Any, dict[str, Any]]:
+        return Optional[Union[str, list[str]]], {"description": f"values separated by {self.options.separator!r}, "
+                                                               "or a list"}
+
+    def request_values(self, values: list[Any]) -> np.ndarray:
+        sep = self.options.separator
+        return super().request_values([sep.join(map(str, v)) if isinstance(v, list) else v for v in values])
+
+    def page_widget(self) -> dict[str, Any]:
+        vocabulary = self.state.get("vocabulary", [])
+        return {"field": "text", "values": vocabulary[:PAGE_VALUES_MAX], "vocabulary_size": len(vocabulary)}

@@ -25,6 +25,7 @@ from torch import nn
 from lamina.errors import LaminaError
 from lamina.inputs import text_pretrained
 from lamina.inputs.base import InputType, Options
+from lamina.inputs.text_classical import TfidfFeaturizer
 
 log = logging.getLogger("lamina")
 
@@ -251,13 +252,19 @@ class TextInput(InputType):
     Options = TextOptions
 
     _tokenizer = None
+    _minilm: text_pretrained.Installed | None = None  # the pretrained package as this column uses it (encoder: minilm)
+
+    def _installed(self) -> text_pretrained.Installed:
+        if self._minilm is None:
+            self._minilm = text_pretrained.Installed()
+        return self._minilm
 
     def _cls(self) -> bool:
         return self.options.encoder == "transformer" and self.options.pooling == "cls"
 
     def tokenizer(self):  # -> tokenizers.Tokenizer
         if self._tokenizer is None and self.options.encoder == "minilm":
-            self._tokenizer = text_pretrained.column_tokenizer(self.state, self.options.truncation)
+            self._tokenizer = text_pretrained.column_tokenizer(self._installed(), self.state, self.options.truncation)
         if self._tokenizer is None:
             from tokenizers import Tokenizer
 
@@ -268,7 +275,7 @@ class TextInput(InputType):
         texts = training_texts(values, f"column '{self.name}'")
         o = self.options
         if o.encoder == "minilm":  # the pretrained model's own tokenizer: nothing to learn from the split
-            self.state, self._tokenizer = text_pretrained.fitted_state(o.fine_tune, o.max_length), None
+            self.state, self._tokenizer = text_pretrained.fitted_state(self._installed(), o.fine_tune, o.max_length), None
             return
         tokenizer = build_tokenizer(o.tokenizer, o.vocab_size, o.lowercase, texts)
         self._tokenizer = tokenizer
@@ -286,7 +293,7 @@ class TextInput(InputType):
 
     def transform(self, values: pd.Series) -> torch.Tensor:
         if self.options.encoder == "minilm":
-            return text_pretrained.transform(self.name, self.state, self.options.fine_tune, self.options.truncation,
+            return text_pretrained.transform(self._installed(), self.name, self.state, self.options.fine_tune, self.options.truncation,
                                              [as_text(v) for v in values], self.tokenizer())
         rows = self.encode(values)
         cls = self._cls()
@@ -323,7 +330,7 @@ class TextInput(InputType):
     def encoder(self) -> nn.Module:
         o = self.options
         if o.encoder == "minilm":
-            return text_pretrained.encoder(self.state, o.fine_tune, o.dropout)
+            return text_pretrained.encoder(self._installed(), self.state, o.fine_tune, o.dropout)
         vocabulary = int(self.state["vocab_size"])
         if o.encoder == "bag":
             return BagEncoder(vocabulary, o.embedding_dim, o.dropout)
@@ -331,3 +338,15 @@ class TextInput(InputType):
             return CNNEncoder(vocabulary, o.embedding_dim, o.kernel_sizes, o.channels, o.dropout)
         return TransformerEncoder(vocabulary, o.embedding_dim, o.max_length, o.layers, o.heads,
                                   o.ff_dim or 2 * o.embedding_dim, o.positions, o.pooling, o.dropout)
+
+    # --- faces: TF-IDF for compare, tokens for explain ------------------------------------------------------------
+
+    free_text = True
+    baseline_note = "texts as [PAD] embeddings (frozen pretrained text encoders: the zero sentence vector)"
+
+    def classical(self) -> TfidfFeaturizer:
+        return TfidfFeaturizer(self, as_text)
+
+    def attribution(self, encoder: nn.Module) -> str:
+        # A frozen pretrained encoder (MiniLM) has only a precomputed sentence vector: no token to vary.
+        return "tokens" if hasattr(encoder, "embed") else "encoded"

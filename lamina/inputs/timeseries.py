@@ -28,6 +28,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lamina.errors import LaminaError, row_name
 from lamina.inputs.base import InputType, Options
+from lamina.inputs.classical import Features
 
 log = logging.getLogger("lamina")
 
@@ -373,3 +374,9 @@ class TimeseriesInput(InputType):
         if o.width % o.heads:
             raise LaminaError(f"column '{self.name}': width ({o.width}) must be a multiple of heads ({o.heads})")
         return TransformerEncoder(channels, o.width, layers, o.heads, o.patch, o.dropout)
+
+    def classical_features(self, values: pd.Series) -> Features:
+        """``lamina compare``: per-channel summary statistics of the standardised readings (``SUMMARY``)."""
+        x = summary_features(self.transform(values).numpy())
+        names = [f"{self.name}_c{c}_{s}" for c in range(int(self.state["channels"])) for s in SUMMARY]
+        return Features(dict(zip(names, x.T)), [x])

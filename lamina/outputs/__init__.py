@@ -1,9 +1,11 @@
-"""The output layer: one module per output type. Adding a type is one module and one line here."""
+"""The output layer: one module per output type. A built-in type is one module and one line here; a type from another
+package registers through the ``lamina.outputs`` entry-point group (``lamina.registry``)."""
 
 from lamina.outputs.base import OutputType
 from lamina.outputs.binary import BinaryOutput
 from lamina.outputs.category import CategoryOutput
 from lamina.outputs.number import NumberOutput
 from lamina.outputs.text import TextOutput
+from lamina.registry import TypeRegistry
 
-OUTPUT_TYPES: dict[str, type[OutputType]] = {t.kind: t for t in (CategoryOutput, BinaryOutput, NumberOutput, TextOutput)}
+OUTPUT_TYPES = TypeRegistry("lamina.outputs", OutputType, [CategoryOutput, BinaryOutput, NumberOutput, TextOutput])

@@ -5,13 +5,22 @@ Mirrors ``lamina.inputs.base``: the fitted state is a JSON-able dict stored in t
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+import torch
+from pydantic import Field
 from torch import nn
 
-from lamina.inputs.base import ColumnType
+from lamina.errors import LaminaError
+from lamina.inputs.base import ColumnType, Options
+
+
+class OutputOptions(Options):
+    """What every output's options hold (a type's own ``Options`` subclass adds its knobs)."""
+
+    loss_weight: float = Field(1.0, gt=0, description="this output's share of the total loss")
 
 
 class OutputType(ColumnType):
@@ -19,12 +28,21 @@ class OutputType(ColumnType):
 
     ``transform`` turns raw target values into the tensor the loss wants; ``decode`` turns the head's raw outputs
     (a float array) into user-facing columns; ``metrics`` scores decoded predictions against raw targets.
-    ``primary_metric`` is what early stopping watches by default, with ``higher_is_better``.
+    ``primary_metric`` is what early stopping watches by default and what compare's verdict is about, with
+    ``higher_is_better``; ``lower_is_better`` names the other metrics that are better lower.
+
+    A type also owns its faces (the hooks below, each with a default): what a classical model predicts for it
+    (``task``, ``classical_raw``), the score explanations attribute, the probe readout, its report section.
     """
 
+    Options: ClassVar[type[Options]] = OutputOptions
     primary_metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
     metric_names: ClassVar[tuple[str, ...]]
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    # What a classical model (compare) and a linear probe predict for this output: classes (``transform`` gives
+    # class indices) or a value (``transform`` gives what the head's first column regresses); None: neither.
+    task: ClassVar[Literal["classification", "regression"] | None] = None
     # Sequence outputs (text) are generated token by token: their head also takes the inputs' token states and,
     # in training, the target itself (``lamina.model``).
     sequence: ClassVar[bool] = False
@@ -50,3 +68,59 @@ class OutputType(ColumnType):
     def metrics(self, values: pd.Series, raw: np.ndarray) -> dict[str, Any]:
         """Scores of raw head outputs against raw target values (rows with a missing target already removed)."""
         raise NotImplementedError
+
+    def is_higher_better(self, metric: str) -> bool:
+        """Whether a higher value of ``metric`` (one of ``metric_names``) is better."""
+        if metric == self.primary_metric:
+            return self.higher_is_better
+        return metric not in self.lower_is_better
+
+    # --- compare: the classical counterpart's predictions ---------------------------------------------------------
+
+    def classical_raw(self, model: Any, x: Any) -> np.ndarray:
+        """A fitted scikit-learn model's predictions as this output's raw head values."""
+        if self.task == "regression":
+            return np.asarray(model.predict(x), dtype=np.float64)[:, None]
+        if self.task == "classification":
+            proba = np.full((x.shape[0], len(self.state["classes"])), 1e-7)
+            proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(x)
+            return self.raw_from_proba(np.clip(proba, 1e-7, 1 - 1e-7))
+        raise LaminaError(f"output '{self.name}' (type {self.kind}): no classical counterpart for this output type")
+
+    def raw_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` as raw head values: log-probabilities (softmax heads)."""
+        return np.log(proba / proba.sum(1, keepdims=True))
+
+    def classical_counterparts(self, inputs: list[Any], split: dict[str, pd.DataFrame]) -> list[dict[str, Any]] | None:
+        """Rows of counterparts this output brings itself (a text output: copying, a translation memory), or None
+        for the usual ones: the inputs' classical features and models of ``task``."""
+        return None
+
+    # --- explain and probes ---------------------------------------------------------------------------------------
+
+    @property
+    def readout_metric(self) -> str:
+        """What a linear probe of a layer (and the deletion check) reports: accuracy for classes, R² for values."""
+        return "accuracy" if self.task == "classification" else "r2"
+
+    def explained_score(self, raw: torch.Tensor) -> torch.Tensor:
+        """The score Integrated Gradients attributes, from raw head outputs: ``(n,)``, or ``(n, classes)`` with
+        ``explained_class`` picking one per row. Default: the head's first value (a standardised number)."""
+        return raw[:, 0]
+
+    def explained_score_name(self) -> str:
+        return f"{self.name} (standardised)"
+
+    def explained_class(self, raw: np.ndarray) -> np.ndarray | None:
+        """The class explained per row when ``explained_score`` gives one score per class; None otherwise."""
+        return None
+
+    def explained_direction(self, raw: np.ndarray) -> np.ndarray:
+        """+1 where a higher explained score supports the prediction, −1 where it opposes it."""
+        return np.ones(len(raw))
+
+    # --- the report -----------------------------------------------------------------------------------------------
+
+    def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:
+        """HTML (plots embedded) about this output's predictions on the test rows; None: nothing to draw."""
+        return None

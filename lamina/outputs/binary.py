@@ -65,6 +65,8 @@ class BinaryOutput(OutputType):
     higher_is_better = True
     metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "f1", "precision", "recall", "log_loss", "roc_auc",
                     "pr_auc")
+    lower_is_better = frozenset({"log_loss"})
+    task = "classification"
 
     def fit(self, values: pd.Series) -> None:
         counts = labels_of(values.dropna()).value_counts()
@@ -151,3 +153,24 @@ class BinaryOutput(OutputType):
             "threshold": self.state["threshold"],
         })
         return result
+
+    # --- faces: a classical model's logit, explain P(positive), the report's curves -------------------------------
+
+    def raw_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        p = proba[:, 1] / proba.sum(1)
+        return np.log(p / (1 - p))[:, None]
+
+    def explained_score(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(raw[:, 0])
+
+    def explained_score_name(self) -> str:
+        return f"P({self.name} = {self.state['classes'][1]})"
+
+    def explained_direction(self, raw: np.ndarray) -> np.ndarray:
+        predicted = self.decode(raw).iloc[:, 0].to_numpy()
+        return np.where(predicted == self.state["classes"][1], 1.0, -1.0)
+
+    def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:
+        from lamina.outputs.report_plots import binary_section
+
+        return binary_section(self, test, raw)

@@ -25,6 +25,8 @@ class CategoryOutput(OutputType):
     primary_metric = "accuracy"
     higher_is_better = True
     metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc", "pr_auc")
+    lower_is_better = frozenset({"log_loss"})
+    task = "classification"
 
     def fit(self, values: pd.Series) -> None:
         counts = labels_of(values.dropna()).value_counts()
@@ -62,6 +64,23 @@ class CategoryOutput(OutputType):
         if not seen.all():
             result["rows_with_unseen_class"] = int((~seen).sum())
         return result
+
+
+    # --- faces: explain the predicted class's probability --------------------------------------------------------
+
+    def explained_score(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(raw, dim=1)
+
+    def explained_score_name(self) -> str:
+        return f"P(predicted {self.name})"
+
+    def explained_class(self, raw: np.ndarray) -> np.ndarray | None:
+        return raw.argmax(1)
+
+    def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:
+        from lamina.outputs.report_plots import category_section
+
+        return category_section(self, test, raw)
 
 
 def _natural(value: str) -> tuple[int, float | str]:

@@ -37,6 +37,8 @@ class NumberOutput(OutputType):
     primary_metric = "rmse"
     higher_is_better = False
     metric_names = ("rmse", "mae", "r2")
+    lower_is_better = frozenset({"rmse", "mae"})
+    task = "regression"
 
     def fit(self, values: pd.Series) -> None:
         y = to_numbers(values, self.name)
@@ -72,6 +74,12 @@ class NumberOutput(OutputType):
             "mae": float(skm.mean_absolute_error(truth, predicted)),
             "r2": float(skm.r2_score(truth, predicted)),
         }
+
+
+    def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:
+        from lamina.outputs.report_plots import value_section
+
+        return value_section(self, test, self._values(raw))
 
 
 class NumberLoss(nn.Module):

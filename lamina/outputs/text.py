@@ -196,3 +196,17 @@ class TextOutput(OutputType):
             "bleu": float(sacrebleu.corpus_bleu(predicted, [truth]).score),
             "chrf": float(sacrebleu.corpus_chrf(predicted, [truth]).score),
         }
+
+    # --- faces: its own classical counterparts, generated texts in the report -----------------------------------
+
+    def classical_counterparts(self, inputs: list[Any], split: dict[str, pd.DataFrame]) -> list[dict[str, Any]] | None:
+        from lamina.outputs.text_faces import counterparts
+
+        return counterparts(self, inputs, split)
+
+    def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:
+        from lamina.outputs.text_faces import generated_table
+        from lamina.pages import heading
+
+        return heading(self.name) + generated_table(self, inputs, test, raw)
+

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from lamina.config import Config, InputSpec
 from lamina.errors import LaminaError
+from lamina.logs import quiet
 from lamina.preprocessor import Preprocessor
 from lamina.progress import EpochProgress
 from lamina.recommend.baselines import EASE, Popularity
@@ -131,14 +132,9 @@ def fit_two_tower(config: Config, data: Interactions, train: np.ndarray, valid: 
     trained_items = np.unique(data.item[train])
     user_prep.fit(data.user_frame.iloc[np.unique(data.user[train])], "users")
     item_prep.fit(data.item_frame.iloc[trained_items], "items")
-    lamina_log = logging.getLogger("lamina")
-    level = lamina_log.level
-    lamina_log.setLevel(logging.ERROR)  # items only in validation/test use the unknown ID embedding, as intended
-    try:
+    with quiet():  # items only in validation/test use the unknown ID embedding, as intended
         user_inputs = {k: v.to(device) for k, v in user_prep.inputs_to_tensors(data.user_frame, "users").items()}
         item_inputs = {k: v.to(device) for k, v in item_prep.inputs_to_tensors(data.item_frame, "items").items()}
-    finally:
-        lamina_log.setLevel(level)
     history, inside = history_matrix(data.user[train], data.item[train], data.time[train], n_users, n_items)
     history = history.to(device)
     pair_recent, user_recent = recent_items(data.user[train], data.item[train], data.time[train], n_users, n_items,
@@ -251,13 +247,8 @@ def fit_and_compare(config: Config, frame: pd.DataFrame, source: str | None = No
 
     net, user_prep, item_prep, info = fit_two_tower(config, data, parts["train"], parts["validation"], verbose)
     user_inputs = user_prep.inputs_to_tensors(data.user_frame, "users")
-    lamina_log = logging.getLogger("lamina")
-    level = lamina_log.level
-    lamina_log.setLevel(logging.ERROR)
-    try:
+    with quiet():
         item_inputs = item_prep.inputs_to_tensors(data.item_frame, "items")
-    finally:
-        lamina_log.setLevel(level)
     train = parts["train"]
     history, _ = history_matrix(data.user[train], data.item[train], data.time[train], n_users, n_items)
     _, recent = recent_items(data.user[train], data.item[train], data.time[train], n_users, n_items, rec.recent)

@@ -12,16 +12,14 @@ Predictions go through ``Predictor.predict``: the same preprocessing and decodin
 # classes created inside ``create_app``.
 import importlib.util
 import inspect
-import json
 import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Optional
 
-import numpy as np
 import pandas as pd
 import torch
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
@@ -31,109 +29,22 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lamina.errors import LaminaError
-from lamina.inputs.number import LARGEST
 from lamina.predictor import Predictor
 from lamina.serve.fields import NUMBER, clean as _clean, validation_errors
+from lamina.serve.limits import BodyLimit, Limits
 
 log = logging.getLogger("lamina.serve")
 
-ENUM_MAX = 50  # a category's vocabulary is listed in the schema (as an enum) up to this many values
-PAGE_VALUES_MAX = 1000  # values of a category sent to the web page by GET /model
 # Requests of up to this many table rows are predicted on the event loop itself (about a millisecond); larger ones,
 # and file inputs, in a worker thread so the server keeps answering while they run.
 INLINE_ROWS = 8
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one request may carry; beyond it the answer is 413."""
-
-    json_bytes: int = 1 << 20  # a JSON body
-    upload_bytes: int = 16 << 20  # one uploaded file
-    rows: int = 1000  # rows in one JSON request
-
-    def body_bytes(self, files: int) -> int:
-        """The most a multipart body with ``files`` uploads may hold: the files plus room for the text fields."""
-        return self.upload_bytes * max(files, 1) + self.json_bytes
-
-
-class BodyLimit:
-    """ASGI middleware: refuse a request body over the limit with 413, from its Content-Length when it has one
-    and by counting the bytes as they arrive when it has not, so an oversized body is never read whole."""
-
-    def __init__(self, app: Any, limits: Limits, files: int) -> None:
-        self.app, self.limits, self.files = app, limits, files
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
-        limit = self.limits.body_bytes(self.files) if multipart else self.limits.json_bytes
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return await _too_large(send, limit)
-        seen = 0
-        started = rejected = False
-
-        async def counting_receive() -> dict[str, Any]:
-            nonlocal seen, started, rejected
-            if rejected:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    # Answer 413 now and tell the app the client has gone; whatever it answers then is dropped.
-                    rejected = True
-                    if not started:
-                        started = True
-                        await _too_large(send, limit)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            if rejected:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except Exception:
-            if not rejected:
-                raise
-
-
-async def _too_large(send: Any, limit: int) -> None:
-    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
 # --- the request schema, from the model's input types ---------------------------------------------------------------
 
 def _field_type(t: Any) -> tuple[Any, dict[str, Any]]:
-    """The JSON type of one input's field and extra schema keywords."""
-    if t.kind == "number":
-        return NUMBER, {"description": f"a number from -{LARGEST:g} to {LARGEST:g}; null for missing"}
-    if t.kind == "category":
-        vocabulary = t.state.get("vocabulary", [])
-        extra: dict[str, Any] = {"description": f"one of {len(vocabulary)} values seen in training (others use the "
-                                                "unknown-category embedding); null for missing"}
-        if len(vocabulary) <= ENUM_MAX:
-            extra["json_schema_extra"] = {"enum": [*vocabulary, None]}
-        return Optional[Union[str, int, float]], extra
-    if t.kind == "binary":
-        negative, positive = t.state.get("labels", ["", ""])
-        return Optional[Union[bool, str, float]], {"description": f"{positive!r} or {negative!r} (or true/false); "
-                                                                  "null for missing"}
-    if t.kind == "set":
-        separator = getattr(t.options, "separator", "|")
-        return Optional[Union[str, list[str]]], {"description": f"values separated by {separator!r}, or a list"}
-    return Optional[Union[str, float]], {"description": f"a {t.kind} value"}
+    """The JSON type of one input's field and extra schema keywords: the input type's own."""
+    return t.serve_field()
 
 
 def _json_inputs(predictor: Predictor) -> list[Any]:
@@ -158,16 +69,7 @@ def _row_frame(predictor: Predictor, rows: list[dict[str, Any]]) -> pd.DataFrame
     through pandas costs more than the network does for one row)."""
     columns: dict[str, Any] = {}
     for t in predictor.preprocessor.inputs:
-        values = [row.get(t.name) for row in rows]
-        if t.kind == "number":
-            columns[t.name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-            continue
-        if t.kind == "set":
-            separator = getattr(t.options, "separator", "|")
-            values = [separator.join(map(str, v)) if isinstance(v, list) else v for v in values]
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        columns[t.name] = column
+        columns[t.name] = t.request_values([row.get(t.name) for row in rows])  # the input type's own column
     return pd.DataFrame(columns, copy=False)
 
 
@@ -193,23 +95,8 @@ def describe(predictor: Predictor, runtime: str, limits: Limits) -> dict[str, An
 
     inputs = []
     for t in predictor.preprocessor.inputs:
-        entry: dict[str, Any] = {"name": t.name, "type": t.kind, "file": bool(getattr(t, "holds_paths", False))}
-        if t.kind == "number":
-            entry["field"] = "number"
-            entry["default"] = t.state.get("fill")
-        elif t.kind == "category" or t.kind == "set":
-            vocabulary = t.state.get("vocabulary", [])
-            entry["field"] = "category" if t.kind == "category" else "text"
-            entry["values"] = vocabulary[:PAGE_VALUES_MAX]
-            entry["vocabulary_size"] = len(vocabulary)
-        elif t.kind == "binary":
-            entry["field"] = "category"
-            entry["values"] = [v for v in t.state.get("labels", []) if v]
-        elif entry["file"]:
-            entry["field"] = "file"
-            entry["accept"] = f"{t.kind}/*"
-        else:
-            entry["field"] = "text"
+        entry: dict[str, Any] = {"name": t.name, "type": t.kind, "file": bool(getattr(t, "holds_paths", False)),
+                                 **t.page_widget()}  # the input type's own widget
         inputs.append(entry)
     outputs = [{"name": t.name, "type": t.kind, "classes": t.state.get("classes"),
                 **({"threshold": t.state["threshold"]} if "threshold" in t.state else {})}

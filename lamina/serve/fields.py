@@ -2,22 +2,13 @@
 
 # No ``from __future__ import annotations``: pydantic reads ``NUMBER`` at runtime.
 import math
-from typing import Annotated, Any, Optional
+from typing import Any
 
-from pydantic import AfterValidator, Field
-
-from lamina.inputs.number import LARGEST
+from lamina.inputs.number import REQUEST_NUMBER
 
 
-def _in_range(value: float) -> float:
-    if abs(value) > LARGEST:
-        raise ValueError(f"out of the range numbers can have (±{LARGEST:g}); send null for a missing value")
-    return value
-
-
-# A number field: null is a missing value; Infinity, NaN (which Python's JSON parser reads) and magnitudes the
-# network cannot compute with are refused with 422 naming the field, as a file's would be.
-NUMBER = Optional[Annotated[float, Field(allow_inf_nan=False), AfterValidator(_in_range)]]
+# A number field's type is the number input's own (null is missing; Infinity, NaN and magnitudes past LARGEST get 422).
+NUMBER = REQUEST_NUMBER
 
 
 def clean(value: Any) -> Any:

@@ -1,0 +1,60 @@
+"""``lamina compare``: the deep model and its classical counterparts, trained on the same split."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lamina.compare.charts import print_comparison, write_comparison
+from lamina.compare.features import family
+from lamina.compare.models import counterparts, deep_row, require_modules
+from lamina.compare.verdict import summarise
+
+log = logging.getLogger("lamina")
+
+
+def _check_requirements(parsed: Any) -> None:
+    """Refuse before the deep model trains when the classical models of these inputs cannot run."""
+    from lamina.preprocessor import Preprocessor
+
+    prep = Preprocessor(parsed)
+    if any(t.task is not None for t in prep.outputs):  # outputs read by the inputs' classical models
+        require_modules(family([t.classical() for t in prep.inputs]).requires)
+
+
+def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: str | Path | None = None,
+            data: pd.DataFrame | None = None, verbose: bool = True) -> dict[str, Path]:
+    """Train the deep model (writing its model directory, as ``lamina train``) and the classical counterparts on the
+    same split; print the table and a verdict, write ``compare.json`` and ``compare.png`` (in ``out_dir``, default
+    the model directory, whose ``report.html`` is rewritten to include them)."""
+    from lamina.data.load import load_splits
+    from lamina.run import as_config, train
+
+    parsed, base_dir, _ = as_config(config_path)
+    _check_requirements(parsed)
+    started = time.perf_counter()
+    predictor = train(parsed if data is not None else config_path, data=data, output_dir=output_dir, verbose=verbose,
+                      report=False)
+    train_seconds = time.perf_counter() - started
+    frames, _ = load_splits(parsed, base_dir, data)
+    run_dir = Path(predictor.info["run_dir"])
+    predictor.preprocessor.set_cache_dir(None)
+    rows = deep_row(predictor, frames, train_seconds) + counterparts(predictor, frames, parsed.trainer.seed)
+    result = summarise(predictor.preprocessor.outputs, rows)
+    paths = write_comparison(result, Path(out_dir) if out_dir else run_dir)
+    if out_dir and Path(out_dir) != run_dir:
+        write_comparison(result, run_dir)
+    try:
+        from lamina.report import write_report
+
+        paths["report"] = write_report(run_dir, predictor=predictor, frames=frames)
+    except Exception as e:  # the comparison stands without its report
+        log.warning("report.html not written: %s", e)
+    paths["run_dir"] = run_dir
+    if verbose:
+        print_comparison(result)
+    return paths
