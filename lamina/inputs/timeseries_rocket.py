@@ -1,0 +1,138 @@
+"""Random convolution kernel features (MiniRocket, Dempster et al., 2021) as a timeseries encoder.
+
+84 fixed kernels of length 9 (weights -1, three of them 2: every choice of 3 positions of 9) at exponentially
+spaced dilations; each (kernel, dilation) pair gets biases at quantiles of its response to a training row, and a
+feature per bias: the proportion of positive values (PPV) over the row's real readings; plus the masked max of each
+response (ROCKET's second feature). Nothing in the encoder trains: the features are standardised with their training
+mean and std and go to Lamina's hidden and output layers, which learn the classifier (MiniRocket's ridge).
+
+``fit_rocket`` draws the dilations, channel subsets and biases from the transformed training rows (seeded: the
+same data gives the same features) and returns plain JSON state; ``RocketEncoder`` rebuilds the kernels from it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lamina.inputs.timeseries_encoders import augmented, split_mask
+
+KERNEL_LENGTH = 9
+MAX_DILATIONS = 32
+STD_FLOOR = 0.01  # a near-constant feature (PPV steps are 1 / length) is centred, not blown up
+CHUNK = 1 << 24  # elements of one (rows, kernels, biases, time) comparison: bounds the encoder's memory
+
+
+def kernel_weights() -> np.ndarray:
+    """The 84 MiniRocket kernels ``(84, 9)``: -1 everywhere, 2 at three positions (sum zero)."""
+    rows = []
+    for chosen in itertools.combinations(range(KERNEL_LENGTH), 3):
+        w = -np.ones(KERNEL_LENGTH)
+        w[list(chosen)] = 2.0
+        rows.append(w)
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _dilations(length: int, per_kernel: int) -> tuple[list[int], list[int]]:
+    """Exponentially spaced dilations whose receptive field fits ``length``, and how many biases each gets."""
+    top = math.log2(max(length - 1, 1) / (KERNEL_LENGTH - 1)) if length > KERNEL_LENGTH else 0.0
+    count = max(1, min(MAX_DILATIONS, per_kernel))
+    drawn = np.floor(2 ** np.linspace(0, max(top, 0.0), count)).astype(int)
+    dilations, repeats = np.unique(drawn, return_counts=True)
+    biases = (repeats * (per_kernel // count)).astype(int)
+    biases[: per_kernel % count] += 1  # the remainder to the smallest dilations, as MiniRocket
+    return dilations.tolist(), biases.tolist()
+
+
+def _responses(values: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+    """(n, 84, T): every kernel over the rows' channels at one dilation, zero padded to keep the length."""
+    pad = dilation * (KERNEL_LENGTH - 1) // 2
+    return F.conv1d(values, weight, padding=pad, dilation=dilation)
+
+
+def _channel_weights(channels: int, rng: np.random.Generator) -> np.ndarray:
+    """(84, C, 9): each kernel sums its response over a random subset of the channels (MiniRocket's multivariate
+    variant; all of them for one channel)."""
+    base = kernel_weights()
+    out = np.zeros((len(base), channels, KERNEL_LENGTH), dtype=np.float32)
+    for k in range(len(base)):
+        size = int(2 ** rng.uniform(0, math.log2(min(channels, KERNEL_LENGTH) + 1))) if channels > 1 else 1
+        out[k, rng.choice(channels, min(size, channels), replace=False)] = base[k]
+    return out
+
+
+def fit_rocket(x: torch.Tensor, features: int, seed: int = 0) -> dict[str, Any]:
+    """Dilations, channel subsets and biases from transformed training rows ``x (n, C + 1, T)`` (plain JSON)."""
+    rng = np.random.default_rng(seed)
+    values, keep = split_mask(x)
+    lengths = keep[:, 0].sum(1).long()
+    per_kernel = max(1, features // len(kernel_weights()) - 1)  # one max feature per (kernel, dilation) besides
+    dilations, counts = _dilations(int(lengths.max()), per_kernel)
+    golden = (math.sqrt(5) - 1) / 2
+    quantile_at, groups = 0, []
+    for dilation, count in zip(dilations, counts):
+        weight = _channel_weights(values.shape[1], rng)
+        row = int(rng.choice(np.flatnonzero(lengths.numpy() > 0)))
+        response = _responses(values[row: row + 1, :, : int(lengths[row])].double(),
+                              torch.from_numpy(weight).double(), dilation)[0]
+        quantiles = ((np.arange(quantile_at, quantile_at + count * len(weight)) + 1) * golden % 1).reshape(len(weight), count)
+        quantile_at += count * len(weight)
+        biases = np.stack([np.quantile(response[k].double().numpy(), quantiles[k]) for k in range(len(weight))])
+        groups.append({"dilation": int(dilation), "weight": weight.tolist(), "biases": biases.tolist()})
+    state: dict[str, Any] = {"groups": groups, "mean": [], "std": []}
+    with torch.no_grad():
+        f = RocketEncoder(values.shape[1], state).features(x).double()
+    std = f.std(0, unbiased=False)
+    state["mean"], state["std"] = f.mean(0).tolist(), std.clamp(min=STD_FLOOR).tolist()
+    return state
+
+
+def rocket_width(state: dict[str, Any]) -> int:
+    return sum(len(g["biases"]) * (len(g["biases"][0]) + 1) for g in state["groups"])
+
+
+class RocketEncoder(nn.Module):
+    """PPV and max features of fixed random kernels, standardised (no trained weights; an empty row gives zeros)."""
+
+    def __init__(self, channels: int, state: dict[str, Any], augment: nn.Module | None = None) -> None:
+        super().__init__()
+        self.augment = augment
+        self.dilations = [int(g["dilation"]) for g in state["groups"]]
+        for i, g in enumerate(state["groups"]):  # buffers, not weights: rebuilt from the type's state
+            self.register_buffer(f"weight{i}", torch.tensor(g["weight"], dtype=torch.float32), persistent=False)
+            self.register_buffer(f"bias{i}", torch.tensor(g["biases"], dtype=torch.float32), persistent=False)
+        self.out_dim = rocket_width(state)
+        if state["mean"]:
+            self.register_buffer("mean", torch.tensor(state["mean"], dtype=torch.float32), persistent=False)
+            self.register_buffer("std", torch.tensor(state["std"], dtype=torch.float32), persistent=False)
+        self.standardise = bool(state["mean"])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        values, keep = split_mask(x)
+        count = keep.sum(2, keepdim=True).clamp(min=1.0)  # (n, 1, 1)
+        out = []
+        for i, dilation in enumerate(self.dilations):
+            # float64: the weights are small integers, so the sums are exact and a reading that equals a bias
+            # compares the same however the batch was padded (float32 convolutions round by algorithm)
+            response = _responses(values.double(), getattr(self, f"weight{i}").double(), dilation)  # (n, K, T)
+            biases = getattr(self, f"bias{i}").double()  # (K, B)
+            step = max(1, CHUNK // max(1, response.numel()))
+            ppv = [((response.unsqueeze(2) > biases[None, :, j: j + step, None]).to(values.dtype)
+                    * keep.unsqueeze(1)).sum(3) / count for j in range(0, biases.shape[1], step)]
+            out.append(torch.cat(ppv, dim=2).flatten(1))  # PPV: (n, K × biases), the same order for any chunking
+            top = response.masked_fill(keep <= 0.5, float("-inf")).amax(2)
+            out.append(torch.where(torch.isfinite(top), top, torch.zeros_like(top)).to(values.dtype))
+        return torch.cat(out, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = augmented(self, x)
+        f = self.features(x)
+        if self.standardise:
+            f = (f - self.mean) / self.std
+        return f * (x[:, -1].amax(1, keepdim=True) > 0.5).to(f.dtype)
