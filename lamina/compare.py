@@ -10,7 +10,8 @@ Features per input type, in ``FEATURES`` (one entry per type; text plugs in with
 * set: multi-hot over the training vocabulary;
 * image: histogram of oriented gradients (numpy) plus the pixels, → standardise → PCA → an RBF SVM;
 * text: TF-IDF of word 1-2 grams and character 2-5 grams (fitted on the training split), → logistic regression.
-* timeseries: per-channel summary statistics (mean, std, min, max, quantiles, slope, roughness, length).
+* timeseries: per-channel summary statistics (mean, std, min, max, quantiles, slope, roughness, length); and, when
+  the series is the one input, 1-NN by Euclidean distance and DTW (lamina.inputs.timeseries_classical).
 * audio: MFCC (DCT of the type's log-mel) mean and std per coefficient, and of the deltas, per clip.
 
 Tables get LightGBM (early stopping on validation) and a linear model (logistic regression, ridge for numbers);
@@ -279,6 +280,9 @@ def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: in
             metrics = {"rows": len(split["test"]), **fitted.metrics(split["test"][output.name], raw)}
             rows.append({"model": model_name, "output": output.name, "train_seconds": train_seconds,
                          "predict_seconds": predict_seconds, "metrics": metrics})
+        from lamina.inputs.timeseries_classical import neighbour_rows  # 1-NN, when the one input is a series
+
+        rows += neighbour_rows(prep, output, split, y, _raw)
     return rows
 
 
