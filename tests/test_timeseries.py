@@ -90,7 +90,7 @@ def test_a_flat_channel_gives_no_nan():
     assert torch.isfinite(t.transform(values)).all()
 
 
-@pytest.mark.parametrize("encoder", ["cnn", "gru", "transformer"])
+@pytest.mark.parametrize("encoder", ["cnn", "gru", "transformer", "inception", "rocket"])
 def test_padding_does_not_change_a_rows_vector(encoder):
     torch.manual_seed(0)
     values = series(6, channels=2, lengths=(5, 50))
@@ -107,6 +107,66 @@ def test_padding_does_not_change_a_rows_vector(encoder):
     assert torch.allclose(batch, more, atol=1e-5)
     assert torch.allclose(batch, alone, atol=1e-5)
     assert torch.equal(empty, torch.zeros_like(empty))
+
+
+def test_inception_batch_norm_counts_real_readings_only():
+    torch.manual_seed(0)
+    values = series(8, channels=1, lengths=(10, 30))
+    t = make(encoder="inception", width=8, layers=3, augment=False, dropout=0.0)
+    t.fit(values)
+    net = t.encoder()
+    x = t.transform(values)
+    net(x)
+    first = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    net.load_state_dict({**net.state_dict(), **{k: torch.zeros_like(v) if "mean" in k else torch.ones_like(v)
+                                                for k, v in first.items()}})
+    net(torch.nn.functional.pad(x, (0, 50)))  # the same readings, more padding: the same statistics
+    assert all(torch.allclose(net.state_dict()[k], v, atol=1e-5) for k, v in first.items())
+
+
+def test_rocket_features_are_fitted_state_and_rebuild_the_same_encoder():
+    values = series(10, channels=3, lengths=(30, 60))
+    t = make(encoder="rocket", features=2000)
+    t.fit(values)
+    groups = t.state["rocket"]["groups"]
+    assert [g["dilation"] for g in groups] == sorted({g["dilation"] for g in groups})
+    assert 2000 <= t.width <= 2000 + 84 * len(groups)  # PPV features, plus one max per (kernel, dilation)
+    x = t.transform(values)
+    again = INPUT_TYPES["timeseries"]("signal", TimeseriesOptions(encoder="rocket", features=2000), t.state)
+    with torch.no_grad():
+        f = t.encoder().eval()(x)
+        assert torch.equal(f, again.encoder().eval()(x))
+    assert torch.allclose(f.mean(0), torch.zeros(f.shape[1]), atol=1e-3)  # standardised on the training rows
+    assert sum(p.numel() for p in t.encoder().parameters()) == 0  # nothing in the encoder trains
+    assert t.encoder().state_dict() == {}  # rebuilt from the type's state, not stored as weights
+
+
+def test_augmentation_is_train_only_and_keeps_shape_mask_and_padding():
+    torch.manual_seed(0)
+    values = series(16, channels=2, lengths=(8, 40))
+    t = make(encoder="cnn", width=8)
+    t.fit(values)
+    x = t.transform(values)
+    net = t.encoder()
+    assert net.augment is not None
+    out = net.augment(x)
+    assert out.shape == x.shape and torch.equal(out[:, -1], x[:, -1])
+    padding = x[:, -1:].expand(-1, 2, -1) < 0.5
+    assert (out[:, :-1][padding] == 0).all() and not torch.allclose(out, x)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), net(x))  # evaluation: no random draws
+        assert not torch.allclose(net.train()(x), net.train()(x))
+    off = make(encoder="cnn", width=8, augment=False)
+    off.fit(values)
+    assert off.encoder().augment is None
+    from lamina.inputs.timeseries_augment import SeriesAugment
+
+    assert torch.allclose(SeriesAugment(0.0, 0.0, 0.0, 1.0)(x), x, atol=1e-6)  # every strength off: unchanged
+    ramp = torch.zeros(4, 2, 50)
+    ramp[:, 0], ramp[:, 1] = torch.linspace(-1, 1, 50), 1.0
+    warped = SeriesAugment(0.0, 0.0, 0.3, 0.8)(ramp)[:, 0]
+    assert (warped.diff(dim=1) >= -1e-6).all()  # warping and slicing resample in order: a ramp stays a ramp
+    assert (warped[:, 0] >= -1 - 1e-6).all() and (warped[:, -1] <= 1 + 1e-6).all()
 
 
 def test_long_rows_are_truncated_with_one_logged_count(caplog):

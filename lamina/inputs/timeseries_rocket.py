@@ -26,17 +26,15 @@ from lamina.inputs.timeseries_encoders import augmented, split_mask
 KERNEL_LENGTH = 9
 MAX_DILATIONS = 32
 STD_FLOOR = 0.01  # a near-constant feature (PPV steps are 1 / length) is centred, not blown up
-CHUNK = 1 << 24  # elements of one (rows, kernels, biases, time) comparison: bounds the encoder's memory
+ROW_CHUNK = 1 << 17  # elements per row of one (kernels, biases, time) comparison: bounds the encoder's memory
 
 
-def kernel_weights() -> np.ndarray:
-    """The 84 MiniRocket kernels ``(84, 9)``: -1 everywhere, 2 at three positions (sum zero)."""
-    rows = []
-    for chosen in itertools.combinations(range(KERNEL_LENGTH), 3):
-        w = -np.ones(KERNEL_LENGTH)
-        w[list(chosen)] = 2.0
-        rows.append(w)
-    return np.asarray(rows, dtype=np.float32)
+def kernel_positions() -> np.ndarray:
+    """(84, 3): the positions of the weight 2 in each MiniRocket kernel (the other six weigh -1, the sum is zero)."""
+    return np.asarray(list(itertools.combinations(range(KERNEL_LENGTH), 3)), dtype=np.int64)
+
+
+KERNELS = len(kernel_positions())
 
 
 def _dilations(length: int, per_kernel: int) -> tuple[list[int], list[int]]:
@@ -50,20 +48,31 @@ def _dilations(length: int, per_kernel: int) -> tuple[list[int], list[int]]:
     return dilations.tolist(), biases.tolist()
 
 
-def _responses(values: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
-    """(n, 84, T): every kernel over the rows' channels at one dilation, zero padded to keep the length."""
-    pad = dilation * (KERNEL_LENGTH - 1) // 2
-    return F.conv1d(values, weight, padding=pad, dilation=dilation)
+def _responses(values: torch.Tensor, channels: torch.Tensor, positions: torch.Tensor, dilation: int
+               ) -> torch.Tensor:
+    """(n, 84, T): every kernel at one dilation, zero padded to keep the length, summed over its channels.
+
+    As MiniRocket computes it: 3 × (the three readings under a 2) − (all nine). Elementwise sums in a fixed order,
+    not a convolution, so a row's responses are bit for bit the same however far its batch is padded (a
+    convolution's rounding depends on its algorithm, and a reading equal to a bias would flip) and stay float32."""
+    steps, pad = values.shape[2], dilation * (KERNEL_LENGTH - 1) // 2
+    padded = F.pad(values, (pad, pad))
+    shifted = torch.stack([padded[:, :, j * dilation: j * dilation + steps] for j in range(KERNEL_LENGTH)], dim=2)
+    total = shifted[:, :, 0]
+    for j in range(1, KERNEL_LENGTH):
+        total = total + shifted[:, :, j]
+    picked = shifted[:, :, positions[:, 0]] + shifted[:, :, positions[:, 1]] + shifted[:, :, positions[:, 2]]
+    per_channel = 3 * picked - total.unsqueeze(2)  # (n, C, 84, T)
+    return (per_channel * channels.T[None, :, :, None]).sum(1)
 
 
-def _channel_weights(channels: int, rng: np.random.Generator) -> np.ndarray:
-    """(84, C, 9): each kernel sums its response over a random subset of the channels (MiniRocket's multivariate
-    variant; all of them for one channel)."""
-    base = kernel_weights()
-    out = np.zeros((len(base), channels, KERNEL_LENGTH), dtype=np.float32)
-    for k in range(len(base)):
+def _channel_subsets(channels: int, rng: np.random.Generator) -> np.ndarray:
+    """(84, C) of 0 / 1: each kernel sums its response over a random subset of the channels (MiniRocket's
+    multivariate variant; the one channel when there is one)."""
+    out = np.zeros((KERNELS, channels), dtype=np.float32)
+    for k in range(KERNELS):
         size = int(2 ** rng.uniform(0, math.log2(min(channels, KERNEL_LENGTH) + 1))) if channels > 1 else 1
-        out[k, rng.choice(channels, min(size, channels), replace=False)] = base[k]
+        out[k, rng.choice(channels, min(size, channels), replace=False)] = 1.0
     return out
 
 
@@ -72,20 +81,20 @@ def fit_rocket(x: torch.Tensor, features: int, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     values, keep = split_mask(x)
     lengths = keep[:, 0].sum(1).long()
-    per_kernel = max(1, features // len(kernel_weights()) - 1)  # one max feature per (kernel, dilation) besides
+    per_kernel = max(1, features // KERNELS - 1)  # one max feature per (kernel, dilation) besides
     dilations, counts = _dilations(int(lengths.max()), per_kernel)
     golden = (math.sqrt(5) - 1) / 2
     quantile_at, groups = 0, []
     for dilation, count in zip(dilations, counts):
-        weight = _channel_weights(values.shape[1], rng)
+        subsets = _channel_subsets(values.shape[1], rng)
         row = int(rng.choice(np.flatnonzero(lengths.numpy() > 0)))
-        response = _responses(values[row: row + 1, :, : int(lengths[row])].double(),
-                              torch.from_numpy(weight).double(), dilation)[0]
-        quantiles = ((np.arange(quantile_at, quantile_at + count * len(weight)) + 1) * golden % 1).reshape(len(weight), count)
-        quantile_at += count * len(weight)
-        biases = np.stack([np.quantile(response[k].double().numpy(), quantiles[k]) for k in range(len(weight))])
-        groups.append({"dilation": int(dilation), "weight": weight.tolist(), "biases": biases.tolist()})
-    state: dict[str, Any] = {"groups": groups, "mean": [], "std": []}
+        response = _responses(values[row: row + 1, :, : int(lengths[row])], torch.from_numpy(subsets),
+                              torch.from_numpy(kernel_positions()), dilation)[0].double().numpy()
+        quantiles = ((np.arange(quantile_at, quantile_at + count * KERNELS) + 1) * golden % 1).reshape(KERNELS, count)
+        quantile_at += count * KERNELS
+        biases = np.stack([np.quantile(response[k], quantiles[k]) for k in range(KERNELS)]).astype(np.float32)
+        groups.append({"dilation": int(dilation), "channels": subsets.tolist(), "biases": biases.tolist()})
+    state: dict[str, Any] = {"groups": groups, "length": int(lengths.max()), "mean": [], "std": []}
     with torch.no_grad():
         f = RocketEncoder(values.shape[1], state).features(x).double()
     std = f.std(0, unbiased=False)
@@ -105,9 +114,12 @@ class RocketEncoder(nn.Module):
         self.augment = augment
         self.dilations = [int(g["dilation"]) for g in state["groups"]]
         for i, g in enumerate(state["groups"]):  # buffers, not weights: rebuilt from the type's state
-            self.register_buffer(f"weight{i}", torch.tensor(g["weight"], dtype=torch.float32), persistent=False)
+            self.register_buffer(f"channels{i}", torch.tensor(g["channels"], dtype=torch.float32), persistent=False)
             self.register_buffer(f"bias{i}", torch.tensor(g["biases"], dtype=torch.float32), persistent=False)
+        self.register_buffer("positions", torch.from_numpy(kernel_positions()), persistent=False)
         self.out_dim = rocket_width(state)
+        # biases compared at once: a constant of the fitted length, not of the batch, so an export traces one graph
+        self.chunk = max(1, ROW_CHUNK // (KERNELS * int(state.get("length", 1))))
         if state["mean"]:
             self.register_buffer("mean", torch.tensor(state["mean"], dtype=torch.float32), persistent=False)
             self.register_buffer("std", torch.tensor(state["std"], dtype=torch.float32), persistent=False)
@@ -118,16 +130,13 @@ class RocketEncoder(nn.Module):
         count = keep.sum(2, keepdim=True).clamp(min=1.0)  # (n, 1, 1)
         out = []
         for i, dilation in enumerate(self.dilations):
-            # float64: the weights are small integers, so the sums are exact and a reading that equals a bias
-            # compares the same however the batch was padded (float32 convolutions round by algorithm)
-            response = _responses(values.double(), getattr(self, f"weight{i}").double(), dilation)  # (n, K, T)
-            biases = getattr(self, f"bias{i}").double()  # (K, B)
-            step = max(1, CHUNK // max(1, response.numel()))
-            ppv = [((response.unsqueeze(2) > biases[None, :, j: j + step, None]).to(values.dtype)
-                    * keep.unsqueeze(1)).sum(3) / count for j in range(0, biases.shape[1], step)]
+            response = _responses(values, getattr(self, f"channels{i}"), self.positions, dilation)  # (n, K, T)
+            biases = getattr(self, f"bias{i}")  # (K, B)
+            ppv = [((response.unsqueeze(2) > biases[None, :, j: j + self.chunk, None]).to(values.dtype)
+                    * keep.unsqueeze(1)).sum(3) / count for j in range(0, biases.shape[1], self.chunk)]
             out.append(torch.cat(ppv, dim=2).flatten(1))  # PPV: (n, K × biases), the same order for any chunking
             top = response.masked_fill(keep <= 0.5, float("-inf")).amax(2)
-            out.append(torch.where(torch.isfinite(top), top, torch.zeros_like(top)).to(values.dtype))
+            out.append(torch.where(torch.isfinite(top), top, torch.zeros_like(top)))
         return torch.cat(out, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
