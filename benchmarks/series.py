@@ -66,7 +66,7 @@ def lamina_run(folder: Path, variant: str, seed: int) -> dict:
     metrics = json.loads((work / "metrics.json").read_text())["label"]
     seconds = time.perf_counter() - started
     return {"work": str(work), "accuracy": metrics["accuracy"], "roc_auc": metrics.get("roc_auc"), "seconds": seconds,
-            "accuracy_at_half": accuracy_at_half(work, config["name"]) if metrics.get("roc_auc") is not None else None,
+            "accuracy_at_half": accuracy_at_half(work, config["name"]) if "threshold" in metrics else None,
             "options": config["inputs"][0].get("options", {}), "trainer": {k: config["trainer"][k] for k in (
                 "epochs", "batch_size", "learning_rate")}}
 
@@ -89,7 +89,8 @@ def rescore(log_path: Path, data: Path) -> None:
         works = {json.loads(p.read_text())["label"].get("roc_auc"): p.parent
                  for p in (data / problem).glob("tmp*/metrics.json")}  # a run is known by its ROC-AUC
         for row in rows:
-            if row["set"] == problem and row.get("roc_auc") in works and row.get("accuracy_at_half") is None:
+            if row["set"] == problem and row.get("roc_auc") in works and "threshold" in json.loads(
+                    (works[row["roc_auc"]] / "metrics.json").read_text())["label"]:
                 row["accuracy_at_half"] = accuracy_at_half(works[row["roc_auc"]], "train")
     log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
@@ -147,7 +148,8 @@ def summarise(results: list[dict]) -> None:
             rs = [r for r in mine if r["model"] == model]
             acc = [r["accuracy"] for r in rs]
             aucs = [r["roc_auc"] for r in rs if r.get("roc_auc") is not None]
-            half = [r["accuracy_at_half"] for r in rs if r.get("accuracy_at_half") is not None]
+            two = any(r.get("roc_auc") is not None for r in mine if r["model"] == "1-nn euclidean")  # two classes
+            half = [r["accuracy_at_half"] for r in rs if two and r.get("accuracy_at_half") is not None]
             ratio = f"  ×{statistics.median(acc) / reference:.2f} of 1-NN" if reference else ""
             print(f"{problem:<24}{model:<26}{len(rs):>5}{statistics.median(acc):>12.4f} [{min(acc):.4f}, {max(acc):.4f}]"
                   f"{(f'{statistics.median(aucs):.4f}' if aucs else '-'):>16}"
