@@ -157,6 +157,22 @@ def _trainer_line(line: str, translation: bool) -> str:
     return line
 
 
+SMALL_SERIES = 2000  # rows up to which a series table gets small batches and patient early stopping
+
+
+def _series_trainer_line(line: str, rows: int) -> str:
+    """A trainer line for a table with a series input: on a small one (``rows``) smaller batches, so an epoch
+    takes several steps, and more patience, since a validation split of a few rows is a noisy stopping signal
+    (benchmarks/series.py: ItalyPowerDemand, 67 training rows; PickupGestureWiimoteZ, 50)."""
+    if rows > SMALL_SERIES:
+        return line
+    if line.startswith("batch_size: "):
+        return f"batch_size: 16   # series, {rows} rows (at most {SMALL_SERIES}): several steps an epoch"
+    if line.startswith("  patience: "):
+        return f"  patience: 20   # series, {rows} rows: a validation split this small stops noisily"
+    return line
+
+
 def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str:
     """The config as YAML with comments: one line per column, every section's knobs shown with their defaults."""
     defaults = Config.model_validate({
@@ -165,6 +181,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
     first_class = next((t for _, t in inferred.outputs if t in ("binary", "category")), None)
     outputs = {c for c, _ in inferred.outputs}
     translation = any(t == "text" for _, t in inferred.outputs)
+    series = any(t == "timeseries" for _, t in inferred.inputs)
 
     def flow(section: dict) -> str:
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
@@ -181,8 +198,10 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
             line += "   # options: tokenizer, vocab_size, max_length, truncation, encoder (bag | cnn | transformer) ..."
         if kind == "audio":
             line += "   # options: sample_rate, duration, n_mels, features (logmel | mfcc), augment, on_bad_input ..."
-        if kind == "timeseries":
-            line += "   # options: encoder (cnn | gru | transformer), max_length, normalization, missing, width, layers ..."
+        if kind == "timeseries":  # the type's defaults were measured on small sets: say so, and what else there is
+            line += ("   # encoder rocket (random-kernel features; measured best on small sets, benchmarks/series.py) "
+                     "and augment on by default; options: encoder (rocket | inception | cnn | gru | transformer), "
+                     "augment, features, max_length, normalization, missing ...")
         return line
 
     lines = [
@@ -203,7 +222,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         "hidden:",
         "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
         "trainer:",
-        "\n".join("  " + _trainer_line(line, translation) for line in flow(defaults["trainer"]).splitlines()),
+        "\n".join("  " + (_series_trainer_line(line, rows) if series else _trainer_line(line, translation))
+                  for line in flow(defaults["trainer"]).splitlines()),
     ]
     return "\n".join(lines) + "\n"
 

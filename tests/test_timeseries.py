@@ -5,6 +5,7 @@ type inference, summary features, and an end-to-end train → predict on BasicMo
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import runpy
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_a_flat_channel_gives_no_nan():
     assert torch.isfinite(t.transform(values)).all()
 
 
-@pytest.mark.parametrize("encoder", ["cnn", "gru", "transformer"])
+@pytest.mark.parametrize("encoder", ["cnn", "gru", "transformer", "inception", "rocket"])
 def test_padding_does_not_change_a_rows_vector(encoder):
     torch.manual_seed(0)
     values = series(6, channels=2, lengths=(5, 50))
@@ -107,6 +108,67 @@ def test_padding_does_not_change_a_rows_vector(encoder):
     assert torch.allclose(batch, more, atol=1e-5)
     assert torch.allclose(batch, alone, atol=1e-5)
     assert torch.equal(empty, torch.zeros_like(empty))
+
+
+def test_inception_batch_norm_counts_real_readings_only():
+    torch.manual_seed(0)
+    values = series(8, channels=1, lengths=(10, 30))
+    t = make(encoder="inception", width=8, layers=3, augment=False, dropout=0.0)
+    t.fit(values)
+    net = t.encoder()
+    x = t.transform(values)
+    net(x)
+    first = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    net.load_state_dict({**net.state_dict(), **{k: torch.zeros_like(v) if "mean" in k else torch.ones_like(v)
+                                                for k, v in first.items()}})
+    net(torch.nn.functional.pad(x, (0, 50)))  # the same readings, more padding: the same statistics
+    assert all(torch.allclose(net.state_dict()[k], v, atol=1e-5) for k, v in first.items())
+
+
+def test_rocket_features_are_fitted_state_and_rebuild_the_same_encoder():
+    values = series(10, channels=3, lengths=(30, 60))
+    t = make(encoder="rocket", features=2000)
+    t.fit(values)
+    groups = t.state["rocket"]["groups"]
+    assert [g["dilation"] for g in groups] == sorted({g["dilation"] for g in groups})
+    assert 1800 <= t.width <= 2000  # PPV features, and one max per (kernel, dilation)
+    assert t.width == 84 * (sum(len(g["biases"][0]) for g in groups) + len(groups))
+    x = t.transform(values)
+    again = INPUT_TYPES["timeseries"]("signal", TimeseriesOptions(encoder="rocket", features=2000), t.state)
+    with torch.no_grad():
+        f = t.encoder().eval()(x)
+        assert torch.equal(f, again.encoder().eval()(x))
+    assert torch.allclose(f.mean(0), torch.zeros(f.shape[1]), atol=1e-3)  # standardised on the training rows
+    assert sum(p.numel() for p in t.encoder().parameters()) == 0  # nothing in the encoder trains
+    assert t.encoder().state_dict() == {}  # rebuilt from the type's state, not stored as weights
+
+
+def test_augmentation_is_train_only_and_keeps_shape_mask_and_padding():
+    torch.manual_seed(0)
+    values = series(16, channels=2, lengths=(8, 40))
+    t = make(encoder="cnn", width=8)
+    t.fit(values)
+    x = t.transform(values)
+    net = t.encoder()
+    assert net.augment is not None
+    out = net.augment(x)
+    assert out.shape == x.shape and torch.equal(out[:, -1], x[:, -1])
+    padding = x[:, -1:].expand(-1, 2, -1) < 0.5
+    assert (out[:, :-1][padding] == 0).all() and not torch.allclose(out, x)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), net(x))  # evaluation: no random draws
+        assert not torch.allclose(net.train()(x), net.train()(x))
+    off = make(encoder="cnn", width=8, augment=False)
+    off.fit(values)
+    assert off.encoder().augment is None
+    from lamina.inputs.timeseries_augment import SeriesAugment
+
+    assert torch.allclose(SeriesAugment(0.0, 0.0, 0.0, 1.0)(x), x, atol=1e-6)  # every strength off: unchanged
+    ramp = torch.zeros(4, 2, 50)
+    ramp[:, 0], ramp[:, 1] = torch.linspace(-1, 1, 50), 1.0
+    warped = SeriesAugment(0.0, 0.0, 0.3, 0.8)(ramp)[:, 0]
+    assert (warped.diff(dim=1) >= -1e-6).all()  # warping and slicing resample in order: a ramp stays a ramp
+    assert (warped[:, 0] >= -1 - 1e-6).all() and (warped[:, -1] <= 1 + 1e-6).all()
 
 
 def test_long_rows_are_truncated_with_one_logged_count(caplog):
@@ -226,3 +288,79 @@ def test_init_train_predict_on_basic_motions(tmp_path):
     explained = explain_rows(load(model), frame[frame["split"] == "test"].head(4))
     assert [list(r["attributions"]) for r in explained["explanations"]] == [["motion"]] * 4
     assert max(abs(r["completeness_error"]) for r in explained["explanations"]) < 0.02
+
+
+# --- small sets: the official splits of aeon's archives, 1-NN beside Lamina ----------------------------------------
+
+needs_aeon = pytest.mark.skipif(importlib.util.find_spec("aeon") is None,
+                                reason="the archives' data ship inside aeon: pip install --no-deps aeon")
+
+
+@needs_aeon
+def test_ts_files_read_as_lists_and_one_nn_matches_scikit_learn(tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from lamina.data.ts_format import write_official_split
+    from lamina.inputs.timeseries_classical import NearestNeighbour, _resampled, _rows, dtw, euclidean
+
+    train_path, test_path = write_official_split("PickupGestureWiimoteZ", tmp_path)
+    train, test = read_table(train_path), read_table(test_path)
+    assert (len(train), len(test), train["label"].nunique()) == (50, 50, 10)
+    lengths = train["series"].map(len)
+    assert lengths.min() < lengths.max()  # rows of different lengths, as the file has them
+    t = make(encoder="cnn")  # 1-NN reads the type's standardised readings; the encoder is not used
+    t.fit(train["series"])
+    euclid = NearestNeighbour(t, euclidean).fit(train["series"], train["label"].to_numpy())
+    length = int(lengths.max())
+    reference = KNeighborsClassifier(1).fit(_resampled(_rows(t, train["series"]), length), train["label"])
+    expected = reference.predict(_resampled(_rows(t, test["series"]), length))
+    assert (euclid.predict(test["series"]) == expected).all()
+    proba = euclid.predict_proba(test["series"])
+    assert np.allclose(proba.sum(1), 1) and (euclid.classes_[proba.argmax(1)] == expected).all()
+    warped = NearestNeighbour(t, dtw).fit(train["series"], train["label"].to_numpy())
+    d_euclid, d_dtw = euclid._distances(test["series"]), warped._distances(test["series"])
+    assert d_dtw.shape == d_euclid.shape == (50, 50) and np.isfinite(d_dtw).all()
+
+
+@pytest.mark.slow
+@needs_aeon
+def test_compare_shows_one_nn_beside_lightgbm_for_a_series(tmp_path):
+    from conftest import generated_config
+    from lamina.compare import compare
+    from lamina.data.ts_format import write_official_split
+
+    train_path, _ = write_official_split("ItalyPowerDemand", tmp_path)
+    config = generated_config(train_path, ["label"], tmp_path / "config.yaml", epochs=3, patience=2)
+    result = json.loads(compare(config, output_dir=tmp_path / "runs", verbose=False)["json"].read_text())
+    models = {r["model"]: r for r in result["rows"]}
+    assert {"lamina (deep)", "lightgbm", "1-nn euclidean", "1-nn dtw"} <= set(models)
+    rows = models["lamina (deep)"]["metrics"]["rows"]
+    for name in ("1-nn euclidean", "1-nn dtw"):
+        assert models[name]["metrics"]["rows"] == rows and models[name]["metric"] == "roc_auc"
+        assert models[name]["metric_value"] > 0.8  # daily power curves: the nearest neighbour knows the season
+
+
+ITALY_ACCURACY_ROOM = 0.08  # Lamina trains on 70 % of the 67 official rows (validation and test carved out), 1-NN on all
+
+
+@pytest.mark.slow
+@needs_aeon
+def test_init_train_evaluate_on_italy_power_demand_reaches_one_nn(tmp_path):
+    from lamina.data.ts_format import write_official_split
+    from lamina.inputs.timeseries_classical import NearestNeighbour, euclidean
+
+    write_official_split("ItalyPowerDemand", tmp_path)
+    assert_ok(run_cli("init", "train.parquet", "--target", "label", cwd=tmp_path))
+    config = read_yaml(tmp_path / "config.yaml")
+    assert config["inputs"] == [{"name": "series", "type": "timeseries"}]  # the type's defaults: rocket, augmented
+    assert config["trainer"]["batch_size"] == 16 and config["trainer"]["early_stopping"]["patience"] == 20
+    assert "67 rows" in (tmp_path / "config.yaml").read_text()  # the comment says why
+    assert_ok(run_cli("train", "config.yaml", cwd=tmp_path))
+    assert_ok(run_cli("evaluate", "runs/train", "test.parquet", "--json", "metrics.json", cwd=tmp_path))
+    got = json.loads((tmp_path / "metrics.json").read_text())["label"]
+    train, test = read_table(tmp_path / "train.parquet"), read_table(tmp_path / "test.parquet")
+    t = make(encoder="cnn")
+    t.fit(train["series"])
+    nearest = NearestNeighbour(t, euclidean).fit(train["series"], train["label"].to_numpy())
+    one_nn = float((nearest.predict(test["series"]) == test["label"].to_numpy()).mean())
+    assert got["rows"] == 1029 and got["accuracy"] >= one_nn - ITALY_ACCURACY_ROOM, (got["accuracy"], one_nn)

@@ -5,46 +5,24 @@ motion.parquet: ``motion`` (6 channel lists per row), ``activity`` (Standing / R
 in file order) are ``validation``, the other 32 ``train``. Also writes config.yaml (data.split method: column).
 
 The data ships inside the PyPI package `aeon` (pip install aeon); nothing is downloaded. aeon itself is not
-imported (it pulls numba): its ``.ts`` files are found on disk and parsed here.
+imported (it pulls numba): its ``.ts`` files are found on disk and parsed by lamina.data.ts_format.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
+
+from lamina.data.ts_format import aeon_folder, read_ts
 
 HERE = Path(__file__).parent
 VALIDATION_PER_CLASS = 2
 
 
-def ts_folder() -> Path:
-    spec = importlib.util.find_spec("aeon")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("BasicMotions ships inside the aeon package: pip install aeon")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "BasicMotions"
-
-
-def read_ts(path: Path) -> pd.DataFrame:
-    """The .ts text format: '@' header lines, then one row per line: channels split by ':', readings by ',', the
-    class label last."""
-    rows, data = [], False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not data:
-            data = line.lower().startswith("@data")
-            continue
-        *channels, label = line.split(":")
-        rows.append({"motion": [[float(v) for v in c.split(",")] for c in channels], "activity": label.strip()})
-    return pd.DataFrame(rows)
-
-
 def frame() -> pd.DataFrame:
-    folder = ts_folder()
-    train, test = read_ts(folder / "BasicMotions_TRAIN.ts"), read_ts(folder / "BasicMotions_TEST.ts")
+    folder = aeon_folder("BasicMotions")
+    train, test = (read_ts(folder / f"BasicMotions_{part}.ts", "motion", "activity") for part in ("TRAIN", "TEST"))
     train["split"] = "train"
     # Deterministic: the last rows of each activity in file order validate.
     last = train.groupby("activity").cumcount(ascending=False) < VALIDATION_PER_CLASS

@@ -78,6 +78,8 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
         metrics = {"rows": len(split["test"]), **fitted.metrics(split["test"][output.name], raw)}
         rows.append({"model": model_name, "output": output.name, "train_seconds": train_seconds,
                      "predict_seconds": predict_seconds, "metrics": metrics})
+    if len(prep.inputs) == 1:
+        rows += prep.inputs[0].sole_input_counterparts(output, split, y)
     return rows
 
 

@@ -89,6 +89,11 @@ class InputType(ColumnType):
         """Default: the transformed values as they are, one feature per value."""
         return flattened(self.name, self.transform(values).numpy())
 
+    def sole_input_counterparts(self, output: Any, split: dict[str, pd.DataFrame], y: dict[str, np.ndarray]
+                                ) -> list[dict[str, Any]]:
+        """compare's extra rows when this column is the model's one input (a series' 1-NN); default none."""
+        return []
+
     # --- explain: baseline and unit -------------------------------------------------------------------------------
 
     explain_rows: ClassVar[int] = 300  # rows the report explains (Integrated Gradients: ~64 passes per row)
