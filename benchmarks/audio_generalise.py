@@ -100,7 +100,7 @@ def lightgbm_run(predictor: Any, frames: dict[str, pd.DataFrame], tests: dict[st
     started = time.perf_counter()
     x = {k: features(predictor, frames[k])[0] for k in ("train", "validation")}
     model = lgb.LGBMClassifier(n_estimators=1000, random_state=seed, n_jobs=1, verbose=-1)
-    model.fit(x["train"], y["train"], eval_set=[(x["validation"], y["validation"])],
+    model.fit(x["train"], y["train"], eval_X=(x["validation"],), eval_y=(y["validation"],),
               callbacks=[lgb.early_stopping(50, verbose=False)])
     seconds = time.perf_counter() - started
     accuracy = {}

@@ -11,7 +11,7 @@ keeps up), and each is what the waveform change does to a mel spectrogram:
 * vocal-tract-length perturbation (Jaitly and Hinton, 2013): the frequency axis warped by α up to 0.8 of the top
   frequency, then linearly so the top stays put: formants move, as from a longer or shorter vocal tract;
 * reverberation: a synthetic room impulse response is exponentially decaying noise; its expected effect on the
-  power spectrogram is a causal convolution along time with the decay exp(-6.9 t / RT60) (60 dB in RT60), per
+  power spectrogram is a causal convolution along time with the decay 10^(-6 t / RT60) (60 dB in RT60), per
   bin, with high frequencies dying faster (air and walls absorb them), added at a random direct-to-reverberant
   ratio;
 * channel: a random microphone or line response, a gain per frequency (exact on the power of a linear filter
@@ -91,14 +91,16 @@ class Perturb(nn.Module):
     def __init__(self, axes: Axes, options: PerturbOptions,
                  noise_bank: Callable[[], torch.Tensor] | None = None) -> None:
         super().__init__()
-        self.o, self.frame_rate, self.top = options, axes.frame_rate, axes.top
+        self.o, self.axes, self.frame_rate, self.top = options, axes, axes.frame_rate, axes.top
         self.register_buffer("centres", torch.tensor(axes.centres, dtype=torch.float32), persistent=False)
         self._load_noise, self._noise = noise_bank, None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
         floor = x.amin(dim=(1, 2), keepdim=True)
-        x = self.speaker(x - floor) + floor  # resampled around the floor: outside the clip reads the floor
+        o = self.o
+        if o.pitch or any(r != (1.0, 1.0) for r in (o.speed, o.tempo, o.vtlp)):
+            x = self.speaker(x - floor) + floor  # resampled above the floor: outside the clip reads the floor
         if self.o.reverb:
             x = self.room(x)
         if self.o.channel:
@@ -151,30 +153,44 @@ class Perturb(nn.Module):
         n, bins, frames = x.shape
         rt60 = _uniform(n, self.o.rt60)[:, None] * (1 - 0.5 * torch.rand(n, 1) * self.centres.cpu()[None] / self.top)
         lag = torch.arange(1, frames + 1, dtype=torch.float32)
-        decay = torch.exp(-6.9 * lag[None, None] / (rt60[..., None] * self.frame_rate))  # (n, bins, frames)
+        decay = torch.exp(-6 * math.log(10) * lag[None, None] / (rt60[..., None] * self.frame_rate))  # power: 60 dB
         decay = decay / decay.sum(dim=2, keepdim=True) * 10 ** (-_uniform(n, self.o.drr) / 10).view(n, 1, 1)
-        power = torch.exp(x)
+        power = torch.exp(x.double())  # double: float32 FFT noise (1e-7 of the peak) would leak before a sound
         size = 2 * frames
-        tail = torch.fft.irfft(torch.fft.rfft(power, size) * torch.fft.rfft(decay.to(x.device), size), size)
+        tail = torch.fft.irfft(torch.fft.rfft(power, size) * torch.fft.rfft(decay.to(x.device).double(), size), size)
         # decay[0] is one frame after the sound: the tail starts a frame later (the direct sound is frame 0)
         tail = F.pad(tail[..., :frames - 1], (1, 0))
-        wet = torch.log(power + tail.clamp(min=0))
+        wet = torch.log(power + tail.clamp(min=0)).float()
         use = (torch.rand(n) < self.o.reverb).to(x.device).view(n, 1, 1)
         return torch.where(use, wet, x)
 
     def response(self, n: int) -> torch.Tensor:
         """(n, bins) random channel gains, natural-log power: telephone, cheap microphone or equaliser."""
-        f = self.centres.cpu()[None].clamp(min=1.0)
         kind = torch.randint(0, 3, (n, 1))
+        telephone, microphone, equaliser = self.telephone(n), self.microphone(n), self.equaliser(n)
+        return torch.where(kind == 0, telephone, torch.where(kind == 1, microphone, equaliser))
+
+    def _hz(self) -> torch.Tensor:
+        return self.centres.cpu()[None].clamp(min=1.0)
+
+    def telephone(self, n: int) -> torch.Tensor:
+        """A band-pass from 250-400 Hz to 3000-3800 Hz, 4th-order Butterworth edges."""
+        f = self._hz()
         low, high = _uniform(n, (250, 400))[:, None], _uniform(n, (3000, 3800))[:, None]
-        telephone = -torch.log1p((low / f) ** 8) - torch.log1p((f / high) ** 8)  # 4th-order Butterworth edges
+        return -torch.log1p((low / f) ** 8) - torch.log1p((f / high) ** 8)
+
+    def microphone(self, n: int) -> torch.Tensor:
+        """A small capsule: 2nd-order high-pass (100-600 Hz) and low-pass (3.5-7 kHz), a 3-10 dB resonance."""
+        f = self._hz()
         cut_low, cut_high = _uniform(n, (100, 600))[:, None], _uniform(n, (3500, 7000))[:, None]
         peak, peak_db = _uniform(n, (1000, 5000))[:, None], _uniform(n, (3, 10))[:, None]
         resonance = peak_db * LN10_DB * torch.exp(-0.5 * (torch.log2(f / peak) / 0.4) ** 2)
-        microphone = -torch.log1p((cut_low / f) ** 4) - torch.log1p((f / cut_high) ** 4) + resonance
-        points = (torch.rand(n, 1, 5) * 2 - 1) * 6 * LN10_DB  # ±6 dB at 5 points evenly over the bins
-        curve = F.interpolate(points, size=f.shape[1], mode="linear", align_corners=True)[:, 0]
-        return torch.where(kind == 0, telephone, torch.where(kind == 1, microphone, curve))
+        return -torch.log1p((cut_low / f) ** 4) - torch.log1p((f / cut_high) ** 4) + resonance
+
+    def equaliser(self, n: int) -> torch.Tensor:
+        """±6 dB at 5 points evenly over the bins, linear between them."""
+        points = (torch.rand(n, 1, 5) * 2 - 1) * 6 * LN10_DB
+        return F.interpolate(points, size=self.centres.numel(), mode="linear", align_corners=True)[:, 0]
 
     def line(self, x: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
         """With probability ``channel``: a random response, then the clip's floor level added back."""
