@@ -2,7 +2,7 @@
 held-out voice families, foreign voices, extreme speeds and pitches, two other speech engines, sox channels.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audio_generalise.py [--voices 40] [--takes 2] [--epochs 30]
-        [--configs all today -speed ...] [--seeds 0] [--log build/audio_generalise.jsonl] [--table]
+        [--configs all today no-speed ...] [--seeds 0] [--log build/audio_generalise.jsonl] [--table]
 
 Data (nothing is downloaded): ``examples/speech_commands/make_data.py --hard`` (hard_split.py), written once under
 build/bench_speech_hard/. Needs ``apt-get install flite festival festvox-kallpc16k festvox-kdlpc16k sox``.
@@ -11,7 +11,7 @@ Models, on the same training and validation clips:
 * Lamina, the example config (examples/speech_commands/config.yaml) with its audio options set per ablation:
   ``all`` (the defaults: every augmentation and per-utterance normalisation), ``today`` (before this work: shift,
   gain, synthetic noise and SpecAugment only, per-bin dataset normalisation), ``none`` (no augmentation at all),
-  and ``-X``: ``all`` with one part X off (speed, tempo, pitch, vtlp, reverb, channel, cmvn);
+  and ``no-X``: ``all`` with one part X off (speed, tempo, pitch, vtlp, reverb, channel, cmvn);
 * compare's classical counterpart: per clip the mean and std of 20 MFCCs and of their deltas (lamina.compare's own
   features) → LightGBM with early stopping on validation, fitted once.
 
@@ -48,7 +48,7 @@ OFF = {"speed": {"speed": [1, 1]}, "tempo": {"tempo": [1, 1]}, "pitch": {"pitch"
        "reverb": {"reverb": 0}, "channel": {"channel": 0}, "cmvn": {"normalise": "dataset"}}
 TODAY = {k: v for part in OFF.values() for k, v in part.items()}
 CONFIGS = {"all": {}, "today": TODAY, "none": {"augment": False, "normalise": "dataset"},
-           **{f"-{name}": change for name, change in OFF.items()}}
+           **{f"no-{name}": change for name, change in OFF.items()}}
 
 
 def dataset(voices: int, takes: int, seed: int) -> Path:
