@@ -155,6 +155,14 @@ inputs:
       gain: 6
       noise: 0.5
       snr: [5, 30]
+      speed: [0.9, 1.1]             # speaker, room and channel augmentation (audio_augment.py)
+      tempo: [0.85, 1.15]
+      pitch: 2                      # semitones
+      vtlp: [0.9, 1.1]              # vocal-tract-length warp
+      reverb: 0.5                   # probability of a synthetic room, rt60 [0.1, 0.8] s
+      channel: 0.5                  # probability of a telephone band, cheap microphone or EQ
+      # noise_dir: noise/           # a folder of recorded noise clips to mix in
+      normalise: utterance          # each clip's own mean per bin and std (or: dataset)
 outputs:
   - {name: word, type: category}
 hidden:
