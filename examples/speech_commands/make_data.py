@@ -13,6 +13,10 @@ written at 22,050 Hz, 16 bit, so the loader's resampler runs as it would on reco
 The split is by voice: every clip of a voice is in the same split, so test accuracy is on voices never heard in
 training. Run ``python examples/speech_commands/make_data.py`` (writes beside this file; nothing is downloaded;
 needs ``pip install espeakng-loader soundfile``). ``--voices 8 --takes 1`` makes a tiny set for tests.
+
+``--hard`` writes the hard split instead (hard_split.py): train on some eSpeak NG voices, test on held-out voice
+families, foreign voices, extreme speeds and pitches, two other speech engines (flite, festival) and sox channels
+(telephone, room, cheap microphone); the column ``set`` names each test set.
 """
 
 from __future__ import annotations
@@ -151,6 +155,14 @@ inputs:
       gain: 6
       noise: 0.5
       snr: [5, 30]
+      speed: [0.9, 1.1]             # speaker, room and channel augmentation (audio_augment.py)
+      tempo: [0.85, 1.15]
+      pitch: 2                      # semitones
+      vtlp: [0.9, 1.1]              # vocal-tract-length warp
+      reverb: 0.5                   # probability of a synthetic room, rt60 [0.1, 0.8] s
+      channel: 0.5                  # probability of a telephone band, cheap microphone or EQ
+      # noise_dir: noise/           # a folder of recorded noise clips to mix in
+      normalise: utterance          # each clip's own mean per bin and std (or: dataset)
 outputs:
   - {name: word, type: category}
 hidden:
@@ -203,10 +215,18 @@ def main() -> None:
     parser.add_argument("--voices", type=int, default=100, help="voice variants (eSpeak NG has about 100)")
     parser.add_argument("--takes", type=int, default=3, help="renditions of each word per voice")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hard", action="store_true", help="the hard split (other engines, voices, channels)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    table = make(args.out, args.voices, args.takes, args.seed)
-    counts = table.groupby("split")["voice"].agg(["nunique", "size"])
+    if args.hard:
+        from hard_split import make_hard
+
+        table = make_hard(args.out, args.voices, args.takes, args.seed, WORDS)
+        table.to_csv(args.out / "commands.csv", index=False)
+        (args.out / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    else:
+        table = make(args.out, args.voices, args.takes, args.seed)
+    counts = table.groupby("set" if args.hard else "split")["voice"].agg(["nunique", "size"])
     print(f"wrote {len(table)} clips to {os.path.relpath(args.out / 'clips')}/ and commands.csv, config.yaml; "
           + ", ".join(f"{s}: {r['size']} clips of {r['nunique']} voices" for s, r in counts.iterrows()))
 

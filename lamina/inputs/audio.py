@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -29,8 +30,9 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from lamina.errors import LaminaError, row_name
-from lamina.inputs.audio_decode import Loaded, Spec, load_features
+from lamina.inputs.audio_augment import Axes, Perturb, PerturbOptions
 from lamina.inputs.audio_classical import mfcc_statistics
+from lamina.inputs.audio_decode import Loaded, Spec, hz_to_mel, load_features, mel_to_hz
 from lamina.inputs.audio_encoder import Augment, AudioEncoder, dct_matrix, tc_resnet
 from lamina.inputs.base import Options
 from lamina.inputs.classical import Features
@@ -40,6 +42,7 @@ log = logging.getLogger("lamina")
 
 MAX_AUTO_DURATION = 10.0  # seconds: the automatic duration never exceeds this, so CPU training stays practical
 MIN_AUTO_DURATION = 0.1
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 STD_FLOOR = 0.1  # natural-log units (~0.4 dB): a bin that never changes (silence, a band-limited set) is not blown up
 
 
@@ -61,6 +64,21 @@ class AudioOptions(Options):
     gain: float = Field(6.0, ge=0, le=40, description="largest gain change, dB")
     noise: float = Field(0.5, ge=0, le=1, description="probability of mixing in background noise")
     snr: tuple[float, float] = Field((5.0, 30.0), description="noise SNR range, dB")
+    speed: tuple[float, float] = Field((0.9, 1.1), description="speed perturbation range (time and pitch together, "
+                                       "a tape played faster); [1, 1] turns it off")
+    tempo: tuple[float, float] = Field((0.85, 1.15), description="tempo range (the word faster, the pitch kept)")
+    pitch: float = Field(2.0, ge=0, le=12, description="largest pitch shift, semitones (the formants kept)")
+    vtlp: tuple[float, float] = Field((0.9, 1.1), description="vocal-tract-length warp of the frequency axis")
+    reverb: float = Field(0.5, ge=0, le=1, description="probability of a synthetic room (exponential decay)")
+    rt60: tuple[float, float] = Field((0.1, 0.8), description="reverberation time range, seconds")
+    channel: float = Field(0.5, ge=0, le=1, description="probability of a random telephone, microphone or EQ "
+                                                        "response")
+    noise_dir: str | None = Field(None, description="a folder of recorded noise clips (WAV, FLAC, OGG) to "
+                                                    "mix in, in training only")
+    recorded_noise: float = Field(0.5, ge=0, le=1, description="probability of mixing in a clip of noise_dir")
+    normalise: Literal["utterance", "dataset"] = Field("utterance", description="utterance: each clip's own mean "
+                                                       "per bin and std (CMVN), which removes a fixed channel; "
+                                                       "dataset: the training clips' per-bin mean and std")
     time_masks: int = Field(2, ge=0, le=10)
     time_mask: float = Field(0.1, ge=0, le=0.5, description="widest time mask, as a fraction of the frames")
     freq_masks: int = Field(2, ge=0, le=10)
@@ -83,8 +101,12 @@ class AudioOptions(Options):
             raise ValueError(f"need f_min < f_max <= sample_rate / 2 ({nyquist:g}); got {self.f_min:g} and {f_max:g}")
         if self.features == "mfcc" and self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc {self.n_mfcc} is over n_mels {self.n_mels}; make it at most n_mels")
-        if self.snr[0] > self.snr[1]:
-            raise ValueError(f"snr range {list(self.snr)} is backwards; give [low, high]")
+        for name in ("snr", "speed", "tempo", "vtlp", "rt60"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} range {[low, high]} is backwards; give [low, high]")
+            if name != "snr" and low <= 0:
+                raise ValueError(f"{name} range {[low, high]} must be above 0")
         return self
 
 
@@ -144,7 +166,10 @@ class AudioInput(FileInput):
                                   "paths (WAV, FLAC or OGG)")
             duration = float(np.clip(np.median(lengths), MIN_AUTO_DURATION, MAX_AUTO_DURATION))
         samples = max(o.win_length, int(round(duration * o.sample_rate)))
-        self.state = {"samples": samples}
+        # Kept in the state so a model saved before utterance normalisation existed still normalises as it did.
+        self.state = {"samples": samples, "normalise": o.normalise}
+        if o.augment and o.noise_dir is not None:
+            self.state["noise_files"] = self._noise_files(o.noise_dir)
         loaded = self._load(values)
         if loaded.failed and o.on_bad_input == "error":
             self._raise_first(values, loaded.failed)
@@ -172,6 +197,24 @@ class AudioInput(FileInput):
     def failed(self, values: pd.Series) -> dict[int, str]:
         return self._load(values).failed
 
+    def _noise_files(self, folder: str) -> list[str]:
+        root = Path(folder).expanduser().resolve()
+        files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if root.is_dir() else []
+        if not files:
+            raise LaminaError(f"column '{self.name}': noise_dir {folder} holds no WAV, FLAC or OGG file; point it "
+                              "at a folder of noise recordings or remove the option")
+        return files
+
+    def _noise_bank(self) -> torch.Tensor:
+        """The recorded noise clips' log-mel, at the clips' length (longer ones centre-cropped)."""
+        files = self.state["noise_files"]
+        loaded = load_features(files, self.spec(), self.cache_dir, self._workers())
+        if loaded.failed:
+            row = min(loaded.failed)
+            raise LaminaError(f"column '{self.name}': noise file {files[row]}: {loaded.failed[row]}; fix or "
+                              "remove it from noise_dir")
+        return torch.from_numpy(np.asarray(loaded.features, dtype=np.float32))
+
     def transform(self, values: pd.Series) -> torch.Tensor:
         loaded = self._load(values)
         if loaded.failed and self.options.on_bad_input == "error":
@@ -193,7 +236,20 @@ class AudioInput(FileInput):
                           o.freq_mask) if o.augment else None
         dct = dct_matrix(o.n_mels, o.n_mfcc) if o.features == "mfcc" else None
         body = tc_resnet(self._bins(), o.widths, o.kernel, o.dropout)
-        return AudioEncoder(body, self.width, s["mean"], s["std"], dct, augment)
+        return AudioEncoder(body, self.width, s["mean"], s["std"], dct, augment, self._perturb(),
+                            utterance=s.get("normalise", "dataset") == "utterance")
+
+    def _perturb(self) -> Perturb | None:
+        o, spec = self.options, self.spec()
+        if not o.augment:
+            return None
+        edges = mel_to_hz(np.linspace(hz_to_mel(spec.f_min, o.mel_scale), hz_to_mel(spec.f_max, o.mel_scale),
+                                      o.n_mels + 2), o.mel_scale)
+        axes = Axes(tuple(float(c) for c in edges[1:-1]), spec.f_max, spec.sample_rate / spec.hop_length)
+        noise = "noise_files" in self.state
+        options = PerturbOptions(o.speed, o.tempo, o.pitch, o.vtlp, o.reverb, o.rt60, channel=o.channel,
+                                 recorded_noise=o.recorded_noise if noise else 0.0, snr=o.snr)
+        return Perturb(axes, options, self._noise_bank if noise else None)
 
     def classical_features(self, values: pd.Series) -> Features:
         """``lamina compare``: MFCC statistics per clip (``lamina.inputs.audio_classical``)."""

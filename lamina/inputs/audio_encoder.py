@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+UTTERANCE_STD_FLOOR = 0.1  # natural-log units: a silent clip (every bin constant) stays finite
+
 
 def dct_matrix(n_mels: int, n_mfcc: int) -> torch.Tensor:
     """(n_mfcc, n_mels) orthonormal DCT-II: MFCC = this @ log-mel (the first ``n_mfcc`` cepstral coefficients)."""
@@ -85,6 +87,13 @@ class Augment(nn.Module):
         return x * keep.to(x.device, x.dtype)
 
 
+def utterance_normalise(x: torch.Tensor) -> torch.Tensor:
+    """Per clip: minus its mean over time in each bin (cepstral mean normalisation), over its std over all bins and
+    frames (one scale per clip, so quiet bins are not blown up to the loud ones' level; floored for silence)."""
+    x = x - x.mean(dim=2, keepdim=True)
+    return x / x.square().mean(dim=(1, 2), keepdim=True).sqrt().clamp(min=UTTERANCE_STD_FLOOR)
+
+
 class TemporalBlock(nn.Module):
     """Two 1-D convolutions along time (the mel bins are the channels) with norm and ReLU, and a shortcut (a strided
     1×1 projection when the width or the length changes): a TC-ResNet block (Choi et al., 2019)."""
@@ -118,13 +127,17 @@ def tc_resnet(bins: int, widths: Sequence[int], kernel: int, dropout: float) -> 
 
 
 class AudioEncoder(nn.Module):
-    """float16 log-mel (n, n_mels, frames) → (n, out_dim). Normalises per mel bin (or per MFCC coefficient) with
-    the mean and std fitted on the training clips."""
+    """float16 log-mel (n, n_mels, frames) → (n, out_dim). Normalises each clip by its own mean per bin and its
+    std (``utterance``: a fixed microphone or line response, an offset per bin on log power, cancels), or per mel
+    bin (or MFCC coefficient) with the mean and std fitted on the training clips. ``perturb`` (speaker, room,
+    channel; training only) runs before ``augment``'s shift, gain and noise."""
 
     def __init__(self, body: nn.Module, out_dim: int, mean: Sequence[float], std: Sequence[float],
-                 dct: torch.Tensor | None, augment: Augment | None) -> None:
+                 dct: torch.Tensor | None, augment: Augment | None, perturb: nn.Module | None = None,
+                 utterance: bool = False) -> None:
         super().__init__()
         self.body, self.out_dim, self.augment = body, out_dim, augment
+        self.perturb, self.utterance = perturb, utterance
         # Not persistent: the fitted state lives in lamina.json, and the DCT is a formula, not weights.
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1), persistent=False)
@@ -134,10 +147,12 @@ class AudioEncoder(nn.Module):
         x = x.float()
         augment = self.training and self.augment is not None
         if augment:
+            if self.perturb is not None:
+                x = self.perturb(x)
             x = self.augment.signal(x)
         if self.dct is not None:
             x = torch.matmul(self.dct, x)  # (k, bins) @ (n, bins, frames) → (n, k, frames)
-        x = (x - self.mean) / self.std
+        x = utterance_normalise(x) if self.utterance else (x - self.mean) / self.std
         if augment:
             x = self.augment.masks(x)
         return self.body(x).mean(dim=2)
