@@ -59,7 +59,7 @@ def padded(flat: np.ndarray, starts: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(ids)
 
 
-def _exporting() -> bool:
+def exporting() -> bool:
     return bool(torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting())
 
 
@@ -87,7 +87,7 @@ class HashedBagEncoder(nn.Module):
         return self.dropout((embedded * w).sum(1) / w.sum(1).clamp(min=1.0))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if _exporting():
+        if exporting():
             return self.pool(ids != PAD, self.embed(ids))
         keep = ids != PAD
         counts = keep.sum(1)
