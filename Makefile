@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench clean fortunes
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,15 @@ demo: $(BIN)/.installed
 	$(BIN)/python examples/digits/make_data.py
 	cd examples/digits && ../../$(BIN)/lamina train config.yaml --output-dir ../../runs
 
-test: $(BIN)/.installed
+# Debian's fortune cookies (the 40-topic text set of examples/fortunes and its tests): installed when missing, as root.
+fortunes:
+	@if [ ! -d /usr/share/games/fortunes ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null; fi
+
+test: $(BIN)/.installed fortunes
 	$(BIN)/pytest -q --durations=15
 
-test-fast: $(BIN)/.installed
+test-fast: $(BIN)/.installed fortunes
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(BIN)/.installed

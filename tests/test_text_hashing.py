@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from conftest import assert_ok, read_yaml, run_cli, write_yaml
+from conftest import ROOT, assert_ok, read_yaml, run_cli, write_yaml
 from lamina.inputs import INPUT_TYPES
 from lamina.inputs.text import PAD, TextInput, TextOptions
 
@@ -157,3 +162,34 @@ def test_train_beside_tfidf_then_onnx_and_serve_on_reviews(tmp_path, reviews):
     for row, (_, want) in zip(served, expected.iterrows()):
         for label, p in row["probabilities"].items():
             assert p == pytest.approx(want[f"score_proba_{label}"], abs=1e-6)
+
+
+FORTUNES = Path("/usr/share/games/fortunes")
+
+
+@pytest.fixture(scope="module")
+def fortunes_folder() -> Path:
+    """Debian's fortunes package (the Makefile's `fortunes` step installs it as root); installed here if missing."""
+    if not FORTUNES.is_dir() and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "fortunes"], capture_output=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not FORTUNES.is_dir():
+        if os.geteuid() == 0:
+            pytest.fail(f"{FORTUNES} missing and `apt-get install fortunes` did not install it")
+        pytest.skip(f"{FORTUNES} missing: Debian's fortunes package is not installed and the tests do not run as "
+                    "root to install it (apt-get install fortunes)")
+    return FORTUNES
+
+
+def test_fortunes_example_reads_forty_topics_without_repeats(fortunes_folder):
+    sys.path.insert(0, str(ROOT / "examples" / "fortunes"))
+    try:
+        from make_data import read_fortunes
+    finally:
+        sys.path.pop(0)
+    frame = read_fortunes(fortunes_folder)
+    assert frame["topic"].nunique() == 40 and len(frame) > 14_000
+    assert not frame["text"].duplicated().any() and frame["text"].str.strip().str.len().min() > 0
+    assert not frame["text"].str.contains("\n%\n").any()
+    assert {"computers", "science", "songs-poems", "zippy"} <= set(frame["topic"])
