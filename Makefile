@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean browser
+.PHONY: demo test test-fast bench clean browser fortunes
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,15 @@ browser:
 	    echo "chromium is missing, so the browser tests will fail: install it with 'sudo apt-get install chromium'"; \
 	  fi; }
 
-test: $(BIN)/.installed browser
+# Debian's fortune cookies (the 40-topic text set of examples/fortunes and its tests): installed when missing, as root.
+fortunes:
+	@if [ ! -d /usr/share/games/fortunes ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null; fi
+
+test: $(BIN)/.installed browser fortunes
 	$(BIN)/pytest -q --durations=15
 
-test-fast: $(BIN)/.installed browser
+test-fast: $(BIN)/.installed browser fortunes
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(BIN)/.installed

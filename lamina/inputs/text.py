@@ -6,6 +6,9 @@ padded with ``[PAD]`` (id 0) to the longest row of that split, capped at ``max_l
 its own, so short texts never pay for the longest text of another split. Every encoder ignores padding (masked mean,
 masked max-pool, key padding mask), so a row's vector does not depend on how far it was padded.
 
+The ``hashed`` encoder (``lamina.inputs.text_hashing``) needs no tokenizer: ids of hashed word and character n-grams,
+int32, the text cut to the training split's 99th-percentile length.
+
 Every encoder is ``pool(keep, embed(ids))``: ``lamina explain`` attributes at the embedding output (per token).
 In training, batches of similar lengths (``lamina.buckets``) are trimmed to their longest row.
 """
@@ -23,7 +26,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from lamina.errors import LaminaError
-from lamina.inputs import text_pretrained
+from lamina.inputs import text_hashing, text_pretrained
 from lamina.inputs.base import InputType, Options
 from lamina.inputs.text_classical import TfidfFeaturizer
 
@@ -39,10 +42,15 @@ class TextOptions(Options):
     lowercase: bool = True
     max_length: int = Field(256, ge=1, le=100_000, description="tokens kept per row; longer rows are truncated")
     truncation: Literal["right", "left"] = Field("right", description="right: keep the start; left: keep the end")
-    encoder: Literal["bag", "cnn", "transformer", "minilm"] = Field(
-        "cnn", description="minilm: the pretrained all-MiniLM-L6-v2 sentence encoder and its own tokenizer "
+    encoder: Literal["hashed", "bag", "cnn", "transformer", "minilm"] = Field(
+        "cnn", description="hashed: mean of hashed word and character n-gram embeddings (fastText-style; what "
+        "`lamina init` writes); minilm: the pretrained all-MiniLM-L6-v2 sentence encoder and its own tokenizer "
         "(pip install 'lamina[pretrained]'); tokenizer, vocab_size, lowercase and the size options do not apply")
-    embedding_dim: int = Field(128, ge=1)
+    embedding_dim: int | None = Field(None, ge=1, description="default: 128; hashed: 64 (a table of buckets rows)")
+    buckets: int = Field(2**17, ge=16, le=2**24, description="hashed: rows of the n-gram embedding table")
+    word_ngrams: int = Field(2, ge=1, le=5, description="hashed: word n-grams of 1 up to this many words")
+    char_ngrams: list[int] | None = Field([2, 5], min_length=2, max_length=2,
+                                          description="hashed: [shortest, longest] character n-grams; null: none")
     kernel_sizes: list[int] = Field([3, 5], min_length=1, description="cnn: one convolution per kernel size")
     channels: int = Field(128, ge=1, description="cnn: filters per kernel size")
     layers: int = Field(2, ge=1, le=48, description="transformer blocks")
@@ -56,14 +64,21 @@ class TextOptions(Options):
 
     @model_validator(mode="after")
     def _check(self) -> TextOptions:
-        if self.encoder == "transformer" and self.embedding_dim % self.heads:
-            raise ValueError(f"embedding_dim ({self.embedding_dim}) must be a multiple of heads ({self.heads})")
+        if self.encoder == "transformer" and self.dim % self.heads:
+            raise ValueError(f"embedding_dim ({self.dim}) must be a multiple of heads ({self.heads})")
+        if self.char_ngrams and not 1 <= self.char_ngrams[0] <= self.char_ngrams[1] <= 10:
+            raise ValueError(f"char_ngrams {self.char_ngrams}: want [shortest, longest] with 1 <= shortest <= "
+                             "longest <= 10")
         if self.fine_tune and self.encoder != "minilm":
             raise ValueError("fine_tune applies to the pretrained encoder only (encoder: minilm)")
         if self.encoder == "minilm" and self.max_length > text_pretrained.MAX_LENGTH:
             raise ValueError(f"max_length {self.max_length}: the MiniLM encoder takes at most "
                              f"{text_pretrained.MAX_LENGTH} tokens")
         return self
+
+    @property
+    def dim(self) -> int:
+        return self.embedding_dim or (64 if self.encoder == "hashed" else 128)
 
 
 def build_tokenizer(kind: str, vocab_size: int, lowercase: bool, texts: list[str]):  # -> tokenizers.Tokenizer
@@ -108,6 +123,22 @@ def trim(ids: torch.Tensor) -> torch.Tensor:
     return ids[:, : max(int((ids != PAD).sum(1).max()), 1)]
 
 
+EVAL_TOKENS = 1 << 16  # token positions per inference chunk: a CNN's maps stay near 0.1 GB, not 3 GB per 4,096 rows
+
+
+def pooled(encoder: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """``encoder.pool(keep, encoder.embed(ids))``, trimmed to the longest row; outside training in chunks of rows
+    of at most ``EVAL_TOKENS`` positions, each trimmed to its own longest row, so prediction's memory does not grow
+    with the batch (4,096 rows of 256 tokens took 3.1 GB in a CNN's feature maps). Exporting runs it whole."""
+    if text_hashing.exporting():
+        return encoder.pool(ids != PAD, encoder.embed(ids))
+    if encoder.training or len(ids) <= 1 or ids.shape[0] * ids.shape[1] <= EVAL_TOKENS:
+        ids = trim(ids)
+        return encoder.pool(ids != PAD, encoder.embed(ids))
+    step = max(1, EVAL_TOKENS // ids.shape[1])
+    return torch.cat([pooled(encoder, chunk) for chunk in ids.split(step)])
+
+
 def _masked_mean(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     w = keep.unsqueeze(-1).to(x.dtype)
     return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
@@ -129,8 +160,7 @@ class BagEncoder(nn.Module):
         return self.dropout(_masked_mean(embedded, keep))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = trim(ids) if self.training else ids
-        return self.pool(ids != PAD, self.embed(ids))
+        return pooled(self, ids)
 
     def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The pooled vector and the per-token states ``(n, L, state_dim)`` with their mask (for decoders)."""
@@ -169,8 +199,7 @@ class CNNEncoder(nn.Module):
         return self.dropout(torch.cat(pooled, 1)), maps
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = trim(ids) if self.training else ids
-        return self.pool(ids != PAD, self.embed(ids))
+        return pooled(self, ids)
 
     def with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The pooled vector and the per-token feature maps ``(n, L, state_dim)`` with their mask (for decoders)."""
@@ -241,8 +270,7 @@ class TransformerEncoder(nn.Module):
         return out.masked_fill(empty.unsqueeze(1), 0.0), (h, ~padding)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = trim(ids) if self.training else ids
-        return self.pool(ids != PAD, self.embed(ids))
+        return pooled(self, ids)
 
 
 # --- the type -------------------------------------------------------------------------------------------------------
@@ -252,6 +280,7 @@ class TextInput(InputType):
     Options = TextOptions
 
     _tokenizer = None
+    _hashers = None
     _minilm: text_pretrained.Installed | None = None  # the pretrained package as this column uses it (encoder: minilm)
 
     def _installed(self) -> text_pretrained.Installed:
@@ -274,6 +303,9 @@ class TextInput(InputType):
     def fit(self, values: pd.Series) -> None:
         texts = training_texts(values, f"column '{self.name}'")
         o = self.options
+        if o.encoder == "hashed":  # hashing learns nothing; only the length cap comes from the split
+            self.state = {"max_chars": text_hashing.char_cap(texts), "vocab_size": o.buckets + 1}
+            return
         if o.encoder == "minilm":  # the pretrained model's own tokenizer: nothing to learn from the split
             self.state, self._tokenizer = text_pretrained.fitted_state(self._installed(), o.fine_tune, o.max_length), None
             return
@@ -287,7 +319,10 @@ class TextInput(InputType):
         return [e.ids for e in self.tokenizer().encode_batch(texts, add_special_tokens=False)]
 
     def tokens(self, ids: torch.Tensor) -> list[list[str]]:
-        """The token strings of transformed rows, padding left out (for explanations)."""
+        """The token strings of transformed rows, padding left out (for explanations); hashed n-grams cannot be
+        turned back into text, so they read ``#bucket``."""
+        if self.options.encoder == "hashed":
+            return [[f"#{int(i) - 1}" for i in row if int(i) != PAD] for row in ids]
         tokenizer = self.tokenizer()
         return [[tokenizer.id_to_token(int(i)) for i in row if int(i) != PAD] for row in ids]
 
@@ -295,6 +330,8 @@ class TextInput(InputType):
         if self.options.encoder == "minilm":
             return text_pretrained.transform(self._installed(), self.name, self.state, self.options.fine_tune, self.options.truncation,
                                              [as_text(v) for v in values], self.tokenizer())
+        if self.options.encoder == "hashed":
+            return self._hashed(values)
         rows = self.encode(values)
         cls = self._cls()
         room = self.options.max_length - int(cls)
@@ -315,6 +352,19 @@ class TextInput(InputType):
             ids[i, : len(r)] = r
         return torch.from_numpy(ids)
 
+    def _hashed(self, values: pd.Series) -> torch.Tensor:
+        o, cap = self.options, int(self.state["max_chars"])
+        texts = [as_text(v) for v in values]
+        cut = sum(len(t) > cap for t in texts)
+        if cut:
+            log.info("column '%s': %d of %d text(s) longer than %d characters cut (the training split's "
+                     "%g-th percentile; %s kept)", self.name, cut, len(texts), cap, text_hashing.PERCENTILE,
+                     "start" if o.truncation == "right" else "end")
+            texts = [t[:cap] if o.truncation == "right" else t[-cap:] for t in texts]
+        if self._hashers is None:
+            self._hashers = text_hashing.vectorizers(o.buckets, o.word_ngrams, o.char_ngrams, o.lowercase)
+        return text_hashing.padded(*text_hashing.ngram_ids(texts, self._hashers))
+
     @property
     def width(self) -> int:
         return self.encoder_width()
@@ -325,19 +375,21 @@ class TextInput(InputType):
             return int(self.state.get("dim", 384))
         if o.encoder == "cnn":
             return o.channels * len(o.kernel_sizes)
-        return o.embedding_dim
+        return o.dim
 
     def encoder(self) -> nn.Module:
         o = self.options
         if o.encoder == "minilm":
             return text_pretrained.encoder(self._installed(), self.state, o.fine_tune, o.dropout)
         vocabulary = int(self.state["vocab_size"])
+        if o.encoder == "hashed":
+            return text_hashing.HashedBagEncoder(o.buckets, o.dim, o.dropout)
         if o.encoder == "bag":
-            return BagEncoder(vocabulary, o.embedding_dim, o.dropout)
+            return BagEncoder(vocabulary, o.dim, o.dropout)
         if o.encoder == "cnn":
-            return CNNEncoder(vocabulary, o.embedding_dim, o.kernel_sizes, o.channels, o.dropout)
-        return TransformerEncoder(vocabulary, o.embedding_dim, o.max_length, o.layers, o.heads,
-                                  o.ff_dim or 2 * o.embedding_dim, o.positions, o.pooling, o.dropout)
+            return CNNEncoder(vocabulary, o.dim, o.kernel_sizes, o.channels, o.dropout)
+        return TransformerEncoder(vocabulary, o.dim, o.max_length, o.layers, o.heads,
+                                  o.ff_dim or 2 * o.dim, o.positions, o.pooling, o.dropout)
 
     # --- faces: TF-IDF for compare, tokens for explain ------------------------------------------------------------
 
