@@ -20,7 +20,9 @@ import re
 import time
 from collections.abc import Callable
 
-_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_UNITS = {**dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+          **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+          **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0)}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
 
 
