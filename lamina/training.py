@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,7 +250,7 @@ def fit(
     stop_after_epoch: int | None = None,
     cache_dir: Path | None = None,
     stream: ParquetStream | None = None,
-    clock: Any = time.monotonic,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Fitted:
     """Fit the preprocessor on ``frames['train']``, train the network, tune decoding on validation, score every split.
 
