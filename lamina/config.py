@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from lamina.budget import parse_duration
 from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
 from lamina.inputs.base import Options
@@ -122,6 +123,13 @@ class TrainerConfig(Options):
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="bf16: autocast on CPU and CUDA; fp16: autocast with loss scaling, CUDA only")
     compile: bool = Field(False, description="torch.compile the network for training; eager with a warning if it fails")
+    time_limit: float | None = Field(None, description="training time budget: seconds or e.g. '90s', '10m', '1h'; "
+                                                       "the schedule ends and training stops when it is spent")
+
+    @field_validator("time_limit", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
 
 
 class RecommendationConfig(Options):

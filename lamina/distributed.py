@@ -101,6 +101,15 @@ def all_sum(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def all_max(value: float) -> float:
+    """The largest of the ranks' ``value``s, on every rank (e.g. elapsed seconds, so all ranks stop together)."""
+    if not active():
+        return value
+    box = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(box, op=dist.ReduceOp.MAX)
+    return float(box)
+
+
 def broadcast_tensors(tensors: dict[str, torch.Tensor]) -> None:
     """Overwrite every rank's tensors with rank 0's, in place."""
     if active():

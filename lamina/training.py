@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from lamina import distributed
+from lamina.budget import Budget, format_duration, progress as schedule_progress
 from lamina.buckets import bucket_order, sequence_lengths
 from lamina.checkpoint import load_checkpoint, write_atomic, load_optimizer, optimizer_tensors, save_checkpoint
 from lamina.config import Config, TrainerConfig
@@ -72,9 +73,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_factor(trainer: TrainerConfig, step: int, total: int) -> float:
-    """The schedule as a pure function of the step, so resuming needs only the step count."""
-    progress = min(step / max(total, 1), 1.0)
+def lr_factor(trainer: TrainerConfig, step: int, total: int, elapsed: float = 0.0) -> float:
+    """The schedule as a pure function of the step (and, with ``trainer.time_limit``, of the training seconds
+    spent), so resuming needs only the step count and the time spent."""
+    progress = schedule_progress(step, total, elapsed, trainer.time_limit)
     if trainer.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * progress))
     if trainer.schedule == "onecycle":
@@ -248,12 +250,14 @@ def fit(
     stop_after_epoch: int | None = None,
     cache_dir: Path | None = None,
     stream: ParquetStream | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Fitted:
     """Fit the preprocessor on ``frames['train']``, train the network, tune decoding on validation, score every split.
 
     ``workdir`` receives a checkpoint every epoch and ``metrics.jsonl``; with ``resume`` training continues from the
     checkpoint there. ``stop_after_epoch`` ends the run early as a crash would (for tests of resume). ``cache_dir``
-    keeps what input types derive from files (decoded images) for the run.
+    keeps what input types derive from files (decoded images) for the run. ``clock`` measures the training time
+    that ``trainer.time_limit`` bounds (injectable for tests).
 
     With ``stream`` (``data.streaming``) the training batches come from that Parquet file a few row groups at a
     time; ``frames['train']`` is then the bounded sample of it that the preprocessing is fitted and scored on.
@@ -322,7 +326,7 @@ def fit(
     total_steps = steps_per_epoch * trainer.epochs
 
     history: list[dict[str, Any]] = []
-    best_score, best_epoch, bad_epochs, start_epoch = math.inf, 0, 0, 0
+    best_score, best_epoch, bad_epochs, start_epoch, spent = math.inf, 0, 0, 0, 0.0
     best_state = _snapshot(net)
     if checkpoint is not None:
         tensors, state = checkpoint
@@ -335,6 +339,7 @@ def fit(
         shuffle.set_state(tensors["rng.shuffle"])
         history, best_score, best_epoch = state["history"], state["best_score"], state["best_epoch"]
         bad_epochs, start_epoch = state["bad_epochs"], state["epoch"]
+        spent = state.get("elapsed", 0.0)  # time budget: seconds trained before the resume
         log.info("resuming after epoch %d", start_epoch)
     model = distributed.wrap(net, device) if parallel else net
 
@@ -362,8 +367,13 @@ def fit(
         # Small networks gain nothing from a second intra-op thread, and on a busy machine threads waiting on each
         # other can make an epoch many times slower: the knob lets a user pin it.
         torch.set_num_threads(trainer.threads)
+    # Time budget: training seconds, counted across resumes; under DDP the slowest rank's, so all stop together.
+    budget = Budget(trainer.time_limit, spent, clock, distributed.all_max if parallel else None)
+    elapsed = spent
     try:
         for epoch in range(start_epoch + 1, trainer.epochs + 1):
+            if budget.expired(elapsed):  # time budget: spent before this epoch (a resumed run)
+                break
             started = time.perf_counter()
             net.train()
             step = (epoch - 1) * steps_per_epoch
@@ -377,8 +387,11 @@ def fit(
             else:
                 batches = _on_device(stream.batches(streamed_tensors, batch_size, shuffle), device)
             for inputs, targets, rows, global_rows in batches:
+                elapsed = budget.elapsed()  # time budget
+                if budget.expired(elapsed) and step > (epoch - 1) * steps_per_epoch:  # time budget: stop mid-epoch
+                    break
                 for group in optimizer.param_groups:
-                    group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps)
+                    group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps, elapsed)
                 with autocast:
                     out = model(inputs)
                     loss = _total_loss(out, targets, losses, weights)
@@ -419,9 +432,14 @@ def fit(
             else:
                 bad_epochs += 1
             progress.update(record)
+            elapsed = budget.elapsed()  # time budget
             if workdir and distributed.is_main():
                 _save(workdir, net, best_state, optimizer, shuffle, prep, history, epoch, best_score, best_epoch, bad_epochs,
-                      scaler)
+                      scaler, elapsed=elapsed)
+            if budget.expired(elapsed):  # time budget: the schedule has ended; the best epoch's weights are kept
+                log.info("stopping at epoch %d: trainer.time_limit (%s) reached; best epoch %d", epoch,
+                         format_duration(trainer.time_limit), best_epoch)
+                break
             if has_valid and patience and bad_epochs >= patience:
                 log.info("early stopping at epoch %d: no improvement for %d epochs; best epoch %d", epoch, patience, best_epoch)
                 break
@@ -466,7 +484,7 @@ def _scored_rows(prep: Preprocessor, name: str, split: Split, seed: int) -> tupl
 
 def _save(workdir: Path, net: Network, best_state: dict, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
           prep: Preprocessor, history: list, epoch: int, best_score: float, best_epoch: int, bad_epochs: int,
-          scaler: torch.amp.GradScaler | None = None) -> None:
+          scaler: torch.amp.GradScaler | None = None, elapsed: float = 0.0) -> None:
     optim_tensors, optim_state = optimizer_tensors(optimizer)
     tensors = {
         **{f"model.{k}": v for k, v in net.state_dict().items()},
@@ -478,7 +496,7 @@ def _save(workdir: Path, net: Network, best_state: dict, optimizer: torch.optim.
     state = {
         "epoch": epoch, "history": history, "best_score": best_score, "best_epoch": best_epoch,
         "bad_epochs": bad_epochs, "preprocessor": prep.state(), "config": prep.config.model_dump(mode="json"),
-        **optim_state,
+        "elapsed": elapsed, **optim_state,
     }
     if scaler is not None:  # fp16's loss scale, which it has grown or shrunk step by step
         state["scaler"] = scaler.state_dict()

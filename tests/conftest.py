@@ -190,6 +190,9 @@ def edit_config(source: Path, target: Path | None = None, *, epochs: int = 8, pa
     """
     config = read_yaml(source)
     config["trainer"]["epochs"] = epochs
+    # A test sets the training's length in epochs: the time budget `lamina init` writes would make it depend on
+    # how busy the machine is (tests/test_time_budget.py tests the budget with a fake clock).
+    config["trainer"]["time_limit"] = None
     config["trainer"]["early_stopping"]["patience"] = patience
     if batch_size is not None:
         config["trainer"]["batch_size"] = batch_size

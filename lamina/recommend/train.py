@@ -32,6 +32,7 @@ from lamina.recommend.baselines import EASE, Popularity
 from lamina.recommend.data import PROTOCOL, Interactions, prepare, split_per_user
 from lamina.recommend.metrics import csr, evaluate
 from lamina.recommend.towers import TwoTower
+from lamina.budget import Budget, format_duration
 from lamina.training import check_finite, lr_factor, pick_device, seed_everything, update
 
 log = logging.getLogger("lamina")
@@ -165,17 +166,22 @@ def fit_two_tower(config: Config, data: Interactions, train: np.ndarray, valid: 
     best_state = copy.deepcopy(net.state_dict())
     progress = EpochProgress(trainer.epochs, 0, enabled=verbose)
     started_all = time.perf_counter()
+    budget = Budget(trainer.time_limit)  # trainer.time_limit: the schedule ends and training stops when it is spent
+    elapsed = 0.0
     try:
         for epoch in range(1, trainer.epochs + 1):
             started = time.perf_counter()
             net.train()
             order = torch.randperm(n, generator=shuffle).to(device)
             step = (epoch - 1) * (len(bounds) - 1)
-            running = torch.zeros((), device=device)
+            running, trained = torch.zeros((), device=device), 0
             for start, end in zip(bounds, bounds[1:]):
                 index = order[start:end]
+                elapsed = budget.elapsed()
+                if budget.expired(elapsed) and start:  # out of time: stop mid-epoch, after at least one step
+                    break
                 for group in optimizer.param_groups:
-                    group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps)
+                    group["lr"] = trainer.learning_rate * lr_factor(trainer, step, total_steps, elapsed)
                 ub, ib = pu[index], pi[index]
                 uv = net.user_vectors({k_: v[ub] for k_, v in user_inputs.items()}, history[ub], leave[index],
                                       pair_recent[index])
@@ -196,9 +202,10 @@ def fit_two_tower(config: Config, data: Interactions, train: np.ndarray, valid: 
                     loss = -F.logsigmoid(((uv * iv).sum(-1) - (uv * nv).sum(-1)) / rec.temperature).mean()
                 update(net, optimizer, loss, trainer.grad_clip)
                 running += loss.detach() * len(index)
+                trained += len(index)
                 step += 1
             check_finite(running, epoch, trainer.learning_rate)
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / n}
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": float(running) / trained}
             if has_valid:
                 users_v, items_v = embed_all(net, user_inputs, item_inputs, history, user_recent)
                 scores = evaluate(lambda u: users_v[u] @ items_v.T, x_valid, x_train, k)
@@ -216,6 +223,10 @@ def fit_two_tower(config: Config, data: Interactions, train: np.ndarray, valid: 
                 bad += 1
             progress.update(record)
             patience = trainer.early_stopping.patience
+            if budget.expired(budget.elapsed()):
+                log.info("stopping at epoch %d: trainer.time_limit (%s) reached; best epoch %d", epoch,
+                         format_duration(trainer.time_limit), best_epoch)
+                break
             if has_valid and patience and bad >= patience:
                 log.info("early stopping at epoch %d: validation NDCG@%d did not improve for %d epochs; best epoch %d",
                          epoch, k, patience, best_epoch)
