@@ -122,6 +122,17 @@ class TrainerConfig(Options):
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="bf16: autocast on CPU and CUDA; fp16: autocast with loss scaling, CUDA only")
     compile: bool = Field(False, description="torch.compile the network for training; eager with a warning if it fails")
+    folds: Literal["auto"] | int = Field(
+        "auto", description="cross-fitting (lamina.folds): N networks, each early-stopped on its own fold of the "
+                            "training and validation rows, predicting with their average; 1: one network and the "
+                            "validation split; auto: 5 under 3,000 rows, else 1")
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, value: Literal["auto"] | int) -> Literal["auto"] | int:
+        if value != "auto" and not 1 <= value <= 20:
+            raise ValueError("use 'auto', 1 (no cross-fitting) or a number of folds from 2 to 20")
+        return value
 
 
 class RecommendationConfig(Options):

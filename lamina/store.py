@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lamina.config import validate_config
+from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 from lamina.preprocessor import Preprocessor
@@ -137,6 +138,9 @@ def load(path: str | os.PathLike) -> Predictor:
             raise LaminaError(f"{folder / INFO}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
                               "retrain or restore the model directory")
         network = preprocessor.network()
+        if info.get("folds"):  # cross-fitted: k networks averaged (lamina.ensemble)
+            k = int(info["folds"]["k"])
+            network = Ensemble([preprocessor.network() for _ in range(k)], preprocessor.outputs)
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None
     weights = read_weights(folder)
