@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from lamina import compare_noise as noise
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 
@@ -232,9 +233,11 @@ def _clean(prep: Any, frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return prep.drop_unseen_classes(frame, name) if name != "train" else frame
 
 
-def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: int = 42) -> list[dict[str, Any]]:
+def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: int = 42,
+                 keep_raw: dict | None = None) -> list[dict[str, Any]]:
     """Train the classical models on ``frames['train']`` (LightGBM stops early on validation), tune the decision
-    threshold on validation, score on test: one row per (model, output) with metrics and times."""
+    threshold on validation, score on test: one row per (model, output) with metrics and times. ``keep_raw``
+    receives each (model, output)'s test rows' index and raw outputs (for ``lamina.compare_noise``)."""
     prep = predictor.preprocessor
     if any(t.sequence for t in prep.outputs):
         return _text_counterparts(predictor, {name: _clean(prep, frame, name) for name, frame in frames.items()})
@@ -276,6 +279,8 @@ def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: in
             test = features(predictor, split["test"])
             raw = _raw(output, model, use(test))
             predict_seconds = time.perf_counter() - started
+            if keep_raw is not None:
+                keep_raw[(model_name, output.name)] = (split["test"].index, raw)
             metrics = {"rows": len(split["test"]), **fitted.metrics(split["test"][output.name], raw)}
             rows.append({"model": model_name, "output": output.name, "train_seconds": train_seconds,
                          "predict_seconds": predict_seconds, "metrics": metrics})
@@ -317,12 +322,15 @@ def _text_counterparts(predictor: Predictor, split: dict[str, pd.DataFrame]) -> 
     return rows
 
 
-def deep_row(predictor: Predictor, frames: dict[str, pd.DataFrame], train_seconds: float) -> list[dict[str, Any]]:
+def deep_row(predictor: Predictor, frames: dict[str, pd.DataFrame], train_seconds: float,
+             keep_raw: dict | None = None) -> list[dict[str, Any]]:
     prep = predictor.preprocessor
     test = _clean(prep, frames["test"], "test")
     started = time.perf_counter()
     raw = predictor.predict_raw(test)
     seconds = time.perf_counter() - started
+    if keep_raw is not None:
+        keep_raw.update({("lamina (deep)", t.name): (test.index, raw[t.name]) for t in prep.outputs})
     return [{"model": "lamina (deep)", "output": t.name, "train_seconds": train_seconds, "predict_seconds": seconds,
              "metrics": {"rows": len(test), **t.metrics(test[t.name], raw[t.name])}} for t in prep.outputs]
 
@@ -415,11 +423,19 @@ def write_comparison(result: dict[str, Any], folder: Path) -> dict[str, Path]:
     return paths
 
 
+def _score_all(predictor: Predictor, frames: dict[str, pd.DataFrame], kept: dict, config: Any) -> None:
+    deep_row(predictor, frames, 0.0, kept)
+    counterparts(predictor, frames, config.trainer.seed, kept)
+
+
 def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: str | Path | None = None,
-            data: pd.DataFrame | None = None, verbose: bool = True) -> dict[str, Path]:
+            data: pd.DataFrame | None = None, verbose: bool = True, cross_fit: bool | None = None
+            ) -> dict[str, Path]:
     """``lamina compare``: train the deep model (writing its model directory, as ``lamina train``) and the classical
-    counterparts on the same split; print the table and a verdict, write ``compare.json`` and ``compare.png`` (in
-    ``out_dir``, default the model directory, whose ``report.html`` is rewritten to include them)."""
+    counterparts on the same split; print the table and a verdict with its interval (``lamina.compare_noise``:
+    cross-fitted on every row for small data; ``cross_fit`` forces it on or off), write ``compare.json`` and
+    ``compare.png`` (in ``out_dir``, default the model directory, whose ``report.html`` is rewritten to include
+    them)."""
     from lamina.data.load import load_splits
     from lamina.run import as_config, train
 
@@ -433,8 +449,13 @@ def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: s
     frames, _ = load_splits(parsed, base_dir, data)
     run_dir = Path(predictor.info["run_dir"])
     predictor.preprocessor.set_cache_dir(None)
-    rows = deep_row(predictor, frames, train_seconds) + counterparts(predictor, frames, parsed.trainer.seed)
+    kept: dict = {}
+    rows = deep_row(predictor, frames, train_seconds, kept)
+    rows += counterparts(predictor, frames, parsed.trainer.seed, kept)
     result = summarise(predictor, rows)
+    result["noise"] = noise.assess(predictor, parsed, frames, kept, lambda p, f, k: _score_all(p, f, k, parsed),
+                                   headline, cross_fit)
+    result["verdicts"].update({name: noise.verdict(name, found) for name, found in result["noise"].items()})
     paths = write_comparison(result, Path(out_dir) if out_dir else run_dir)
     if out_dir and Path(out_dir) != run_dir:
         write_comparison(result, run_dir)

@@ -1,0 +1,144 @@
+"""How sure a comparison is: a confidence interval for "deep minus the best classical model", and what it means.
+
+On a 36-row set the test split holds 5 rows: one row more or less right moves accuracy by 0.2, so "0.40 vs 0.20"
+says nothing. Two things make the comparison honest:
+
+* **cross-fitting** (small data: under ``lamina.folds.AUTO_ROWS`` labelled rows, no file inputs): every labelled
+  row -- train, validation and test together -- is predicted by a deep model and by each classical model that did
+  not see it (``FOLDS`` outer folds; inside each, the usual train / validation roles), so the difference is measured
+  on all rows instead of a few;
+* **a paired bootstrap over rows**: the same resampled rows score both models, ``RESAMPLES`` times, and the
+  95 % percentile interval of the difference of the headline metric is reported. When it includes zero the verdict
+  is "no clear difference".
+
+Larger sets keep their test split (big enough to be measured on) and get the bootstrap interval over its rows.
+``lamina.compare`` calls ``assess``; the functions that train and score the models are passed in, so this module
+needs nothing from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from lamina.config import Config
+from lamina.folds import AUTO_ROWS, assign_folds, fit_auto
+from lamina.predictor import Predictor
+
+FOLDS, RESAMPLES, LEVEL = 5, 1000, 0.95
+DEEP = "lamina (deep)"
+Kept = dict[tuple[str, str], tuple[pd.Index, np.ndarray]]  # (model, output) → the scored rows' index, raw outputs
+Score = Callable[[Predictor, dict[str, pd.DataFrame], Kept], None]  # scores every model on frames['test'] into Kept
+
+
+def paired_interval(output: Any, values: pd.Series, raw_a: np.ndarray, raw_b: np.ndarray, metric: str,
+                    resamples: int = RESAMPLES, seed: int = 0) -> dict[str, float]:
+    """The difference metric(a) − metric(b) on ``values``' rows and its bootstrap interval (rows resampled with
+    replacement, the same rows for both models)."""
+    def value(index: np.ndarray, raw: np.ndarray) -> float:
+        return float(output.metrics(values.iloc[index], raw[index]).get(metric, np.nan))
+
+    n = len(values)
+    every = np.arange(n)
+    a, b = value(every, raw_a), value(every, raw_b)
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(resamples):
+        index = rng.integers(0, n, n)
+        differences.append(value(index, raw_a) - value(index, raw_b))
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.nanpercentile(np.asarray(differences), [tail, 100 - tail])
+    return {"a": a, "b": b, "difference": a - b, "low": float(low), "high": float(high), "rows": n,
+            "resamples": resamples, "level": LEVEL}
+
+
+def cross_fitted(predictor: Predictor, config: Config, frames: dict[str, pd.DataFrame], score: Score,
+                 folds: int = FOLDS) -> tuple[pd.DataFrame, Kept]:
+    """Every labelled row predicted out of fold by a deep model (``trainer.folds`` as configured) and by the
+    classical ones: the pooled rows and, per (model, output), the rows' index and raw outputs."""
+    prep = predictor.preprocessor
+    parts = [prep.drop_bad_inputs(prep.drop_missing_targets(f, name), name) for name, f in frames.items() if len(f)]
+    pool = pd.concat(parts).reset_index(drop=True)
+    first = prep.outputs[0]
+    seed = config.trainer.seed
+    outer = assign_folds(first.transform(pool[first.name]), folds, seed)
+    train_part, valid_part, _ = config.data.split.fractions
+    kept: Kept = {}
+    logger = logging.getLogger("lamina")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the inner runs' warnings repeat the main run's
+    try:
+        for j in range(folds):
+            rest, held = pool[outer != j], pool[outer == j]
+            inner = {"train": rest, "test": held}
+            if valid_part > 0:  # the usual roles inside the fold: early stopping and thresholds on validation
+                every = max(2, round((train_part + valid_part) / valid_part))
+                role = assign_folds(first.transform(rest[first.name]), every, seed + j)
+                inner = {"train": rest[role != 0], "validation": rest[role == 0], "test": held}
+            fitted = fit_auto(config, inner, verbose=False)
+            found: Kept = {}
+            score(fitted.predictor, inner, found)
+            for key, (index, raw) in found.items():
+                old = kept.get(key)
+                kept[key] = (index, raw) if old is None else (old[0].append(index), np.concatenate([old[1], raw]))
+    finally:
+        logger.setLevel(level)
+    return pool, kept
+
+
+def intervals(predictor: Predictor, rows: pd.DataFrame, kept: Kept, headline: Callable[[Any], tuple[str, bool]],
+              where: str) -> dict[str, dict[str, Any]]:
+    """Per output: the deep model against the best classical model on the rows every model scored."""
+    found: dict[str, dict[str, Any]] = {}
+    for output in predictor.preprocessor.outputs:
+        models = {m: v for (m, o), v in kept.items() if o == output.name}
+        if DEEP not in models or len(models) < 2:
+            continue
+        common = rows.index
+        for index, _ in models.values():
+            common = common.intersection(index)
+        aligned = {m: pd.DataFrame(raw, index=index).loc[common].to_numpy() for m, (index, raw) in models.items()}
+        values = rows.loc[common, output.name]
+        metric, higher = headline(output)
+        scores = {m: float(output.metrics(values, raw).get(metric, np.nan)) for m, raw in aligned.items()}
+        classical = [m for m in aligned if m != DEEP]
+        best = max(classical, key=lambda m: scores[m] if higher else -scores[m])
+        interval = paired_interval(output, values, aligned[DEEP], aligned[best], metric)
+        found[output.name] = {"metric": metric, "higher_is_better": higher, "against": best, "where": where,
+                              "scores": scores, **interval}
+    return found
+
+
+def assess(predictor: Predictor, config: Config, frames: dict[str, pd.DataFrame], kept: Kept, score: Score,
+           headline: Callable[[Any], tuple[str, bool]], cross_fit: bool | None = None) -> dict[str, dict[str, Any]]:
+    """The intervals ``lamina compare`` reports: cross-fitted on every row for small data (``cross_fit`` None:
+    under ``AUTO_ROWS`` labelled rows and no file inputs), else bootstrapped over the test rows in ``kept``."""
+    if any(t.sequence for t in predictor.preprocessor.outputs):
+        return {}  # generated text: the counterparts' scores are corpus-level, not per row
+    rows = sum(len(f) for f in frames.values())
+    if cross_fit is None:
+        cross_fit = rows < AUTO_ROWS and not any(t.holds_paths for t in predictor.preprocessor.inputs)
+    if cross_fit:
+        pool, found = cross_fitted(predictor, config, frames, score)
+        return intervals(predictor, pool, found, headline, f"out of fold on all {len(pool)} labelled rows "
+                                                           f"({FOLDS} folds)")
+    test = frames["test"]
+    return intervals(predictor, test, kept, headline, f"over the {len(test)} test rows")
+
+
+def verdict(name: str, found: dict[str, Any]) -> str:
+    """One sentence: the difference, its interval, and whether it is a clear one."""
+    metric, other = found["metric"], found["against"]
+    better = found["difference"] > 0 if found["higher_is_better"] else found["difference"] < 0
+    clear = not found["low"] <= 0 <= found["high"]
+    if clear:
+        how = f"the deep model {'beats' if better else 'trails'} {other}"
+    else:
+        how = f"no clear difference between the deep model and {other}"
+    return (f"On '{name}': {how} on {metric} ({found['a']:.4f} vs {found['b']:.4f}, {found['where']}): "
+            f"deep − {other} = {found['difference']:+.4f}, {found['level']:.0%} interval "
+            f"[{found['low']:+.4f}, {found['high']:+.4f}] (paired bootstrap over rows, {found['resamples']} "
+            "resamples).")
