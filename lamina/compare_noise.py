@@ -3,7 +3,7 @@
 On a 36-row set the test split holds 5 rows: one row more or less right moves accuracy by 0.2, so "0.40 vs 0.20"
 says nothing. Two things make the comparison honest:
 
-* **cross-fitting** (small data: under ``lamina.folds.AUTO_ROWS`` labelled rows, no file inputs): every labelled
+* **cross-fitting** (small data: under ``lamina.folds.AUTO_FOLD_ROWS`` labelled rows, no file inputs): every labelled
   row -- train, validation and test together -- is predicted by a deep model and by each classical model that did
   not see it (``FOLDS`` outer folds; inside each, the usual train / validation roles), so the difference is measured
   on all rows instead of a few;
@@ -24,8 +24,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from lamina.config import Config
-from lamina.folds import AUTO_ROWS, assign_folds, fit_auto
+from lamina.config import AUTO_FOLD_ROWS, Config
+from lamina.folds import assign_folds, fit_auto
 from lamina.predictor import Predictor
 
 FOLDS, RESAMPLES, LEVEL = 5, 1000, 0.95
@@ -115,12 +115,12 @@ def intervals(predictor: Predictor, rows: pd.DataFrame, kept: Kept, headline: Ca
 def assess(predictor: Predictor, config: Config, frames: dict[str, pd.DataFrame], kept: Kept, score: Score,
            headline: Callable[[Any], tuple[str, bool]], cross_fit: bool | None = None) -> dict[str, dict[str, Any]]:
     """The intervals ``lamina compare`` reports: cross-fitted on every row for small data (``cross_fit`` None:
-    under ``AUTO_ROWS`` labelled rows and no file inputs), else bootstrapped over the test rows in ``kept``."""
+    under ``AUTO_FOLD_ROWS`` labelled rows and no file inputs), else bootstrapped over the test rows in ``kept``."""
     if any(t.sequence for t in predictor.preprocessor.outputs):
         return {}  # generated text: the counterparts' scores are corpus-level, not per row
     rows = sum(len(f) for f in frames.values())
     if cross_fit is None:
-        cross_fit = rows < AUTO_ROWS and not any(t.holds_paths for t in predictor.preprocessor.inputs)
+        cross_fit = rows < AUTO_FOLD_ROWS and not any(t.holds_paths for t in predictor.preprocessor.inputs)
     if cross_fit:
         pool, found = cross_fitted(predictor, config, frames, score)
         return intervals(predictor, pool, found, headline, f"out of fold on all {len(pool)} labelled rows "
@@ -134,11 +134,8 @@ def verdict(name: str, found: dict[str, Any]) -> str:
     metric, other = found["metric"], found["against"]
     better = found["difference"] > 0 if found["higher_is_better"] else found["difference"] < 0
     clear = not found["low"] <= 0 <= found["high"]
-    if clear:
-        how = f"the deep model {'beats' if better else 'trails'} {other}"
-    else:
-        how = f"no clear difference between the deep model and {other}"
-    return (f"On '{name}': {how} on {metric} ({found['a']:.4f} vs {found['b']:.4f}, {found['where']}): "
-            f"deep − {other} = {found['difference']:+.4f}, {found['level']:.0%} interval "
+    how = f"{'beats' if better else 'trails'} {other}" if clear else f"shows no clear difference from {other}"
+    return (f"On '{name}' the deep model {how} on {metric} ({found['a']:.4f} vs {found['b']:.4f}, "
+            f"{found['where']}): deep − {other} = {found['difference']:+.4f}, {found['level']:.0%} interval "
             f"[{found['low']:+.4f}, {found['high']:+.4f}] (paired bootstrap over rows, {found['resamples']} "
             "resamples).")

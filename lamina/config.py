@@ -108,6 +108,11 @@ class EarlyStoppingConfig(Options):
     metric: str = Field("loss", description="'loss' (validation loss) or '<output>.<metric>', e.g. 'default.pr_auc'")
 
 
+# trainer.folds: auto cross-fits AUTO_FOLDS networks when the training + validation rows are fewer than AUTO_FOLD_ROWS
+# (lamina.folds; the measurements behind the rule are in docs/benchmarks.md, section 'Small tables').
+AUTO_FOLD_ROWS, AUTO_FOLDS = 3000, 5
+
+
 class TrainerConfig(Options):
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -122,10 +127,11 @@ class TrainerConfig(Options):
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="bf16: autocast on CPU and CUDA; fp16: autocast with loss scaling, CUDA only")
     compile: bool = Field(False, description="torch.compile the network for training; eager with a warning if it fails")
+    # 1 by default so a hand-written config trains as it always did; `lamina init` writes auto.
     folds: Literal["auto"] | int = Field(
-        "auto", description="cross-fitting (lamina.folds): N networks, each early-stopped on its own fold of the "
-                            "training and validation rows, predicting with their average; 1: one network and the "
-                            "validation split; auto: 5 under 3,000 rows, else 1")
+        1, description="cross-fitting (lamina.folds): N networks, each early-stopped on its own fold of the "
+                       "training and validation rows, predicting with their average; 1: one network and the "
+                       "validation split; auto: 5 under 3,000 training + validation rows, else 1")
 
     @field_validator("folds")
     @classmethod

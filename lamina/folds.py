@@ -7,7 +7,7 @@ early-stops on fold i (``lamina.training.fit``, unchanged). Every row then has a
 decision threshold (and any other calibration an output type does) is tuned on all of them. The model predicts
 with the members' average (``lamina.ensemble``). The test split stays held out.
 
-``auto`` picks 5 folds when the pooled rows are under ``AUTO_ROWS`` (docs/benchmarks.md: at 8,500 rows the folds
+``auto`` picks 5 folds when the pooled rows are under ``AUTO_FOLD_ROWS`` (docs/benchmarks.md: at 8,500 rows the folds
 cost 5x the training time and moved nothing; at a few hundred rows they are what keeps the threshold sane), else 1.
 
 While training, ``<run>/fold<i>/`` holds fold i's checkpoint and, once done, its network (``member.safetensors``
@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from lamina import distributed
 from lamina.checkpoint import STATE, write_atomic
-from lamina.config import Config
+from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config
 from lamina.data.stream import ParquetStream
 from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError
@@ -42,7 +42,6 @@ from lamina.preprocessor import Preprocessor
 from lamina.training import Fitted, fit
 
 log = logging.getLogger("lamina")
-AUTO_ROWS, AUTO_FOLDS = 3000, 5
 PLAN, MEMBER_WEIGHTS, MEMBER_INFO = "folds.json", "member.safetensors", "member.json"
 
 
@@ -51,7 +50,7 @@ def folds_for(config: Config, rows: int) -> int:
     folds = config.trainer.folds
     generates = any(OUTPUT_TYPES[s.type].sequence for s in config.outputs)
     if folds == "auto":
-        small = rows < AUTO_ROWS and rows >= 2 * AUTO_FOLDS
+        small = rows < AUTO_FOLD_ROWS and rows >= 2 * AUTO_FOLDS
         return AUTO_FOLDS if small and not (config.data.streaming or generates or distributed.requested()) else 1
     if folds > 1 and (config.data.streaming or generates or distributed.requested()):
         why = ("data.streaming" if config.data.streaming else "a text output" if generates else "torchrun")

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lamina.config import Config, validate_config
+from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config, validate_config
 from lamina.data.folders import is_audio_file, is_image_file
 from lamina.errors import LaminaError, where
 
+TRAIN_FRACTIONS = (0.7, 0.15, 0.15)  # the split init writes
 MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
 
 
@@ -149,12 +150,26 @@ def _yaml_name(column: str) -> str:
     return json.dumps(column, ensure_ascii=False)
 
 
-def _trainer_line(line: str, translation: bool) -> str:
+def _trainer_line(line: str, translation: bool, rows: int) -> str:
     # A transformer decoder trained at full learning rate from the first step can collapse to generic output: with
     # a text target the config starts with one-cycle's warm-up (30 % of the steps) instead of plain cosine decay.
     if translation and line.startswith("schedule: "):
         return "schedule: onecycle   # warm-up first: transformer decoders need it"
+    if line.startswith("folds: "):
+        return _folds_line(rows, translation)
     return line
+
+
+def _folds_line(rows: int, translation: bool) -> str:
+    """``trainer.folds`` with the reason in a comment: the row count decides (``lamina.folds``)."""
+    if translation:
+        return "folds: 1   # a text output trains one network (generation does not average)"
+    pooled = round(rows * (TRAIN_FRACTIONS[0] + TRAIN_FRACTIONS[1]))
+    if pooled < AUTO_FOLD_ROWS:
+        return (f"folds: auto   # {rows} rows ({pooled} train + validation, under {AUTO_FOLD_ROWS:,}): {AUTO_FOLDS} "
+                f"networks on {AUTO_FOLDS} folds, averaged; thresholds tuned on their out-of-fold predictions")
+    return (f"folds: auto   # {rows} rows: one network ({AUTO_FOLD_ROWS:,} train + validation rows or more); "
+            f"under {AUTO_FOLD_ROWS:,}, {AUTO_FOLDS} cross-fitted networks")
 
 
 def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str:
@@ -193,7 +208,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         f"  path: {data_path}",
         "  split:",
         f"    method: {'stratified' if first_class else 'random'}",
-        "    fractions: [0.7, 0.15, 0.15]   # train, validation, test",
+        f"    fractions: {list(TRAIN_FRACTIONS)}   # train, validation, test",
         "    seed: 42",
         "inputs:",
         *[item(c, k) for c, k in inferred.inputs],
@@ -203,7 +218,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         "hidden:",
         "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
         "trainer:",
-        "\n".join("  " + _trainer_line(line, translation) for line in flow(defaults["trainer"]).splitlines()),
+        "\n".join("  " + _trainer_line(line, translation, rows) for line in flow(defaults["trainer"]).splitlines()),
     ]
     return "\n".join(lines) + "\n"
 
