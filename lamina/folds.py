@@ -101,6 +101,7 @@ def _pool(prep: Preprocessor, frames: dict[str, pd.DataFrame], sources: dict[str
 
 
 def _check_plan(workdir: Path, plan: dict[str, Any], resume: bool) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / PLAN
     if resume and path.is_file() and json.loads(path.read_text(encoding="utf-8")) != plan:
         raise LaminaError(f"{workdir}: the data or the folds changed since this run started; train without "
@@ -117,6 +118,7 @@ def _load_member(folder: Path | None, prep: Preprocessor) -> tuple[Network, dict
 
 
 def _save_member(folder: Path, net: Network, info: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     write_atomic(folder / MEMBER_WEIGHTS, lambda p: save_file(state, str(p)))
     write_atomic(folder / MEMBER_INFO, lambda p: p.write_text(json.dumps(info), encoding="utf-8"))
