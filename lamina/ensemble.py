@@ -21,7 +21,6 @@ from torch import nn
 from lamina.model import Network
 from lamina.outputs.base import OutputType
 
-MEMBERS = "members."
 
 
 class _Encoders(nn.Module):
@@ -105,14 +104,6 @@ class Ensemble(Network):
         width = first.hidden.out_dim
         self.heads = nn.ModuleList(_Head([m.heads[o] for m in members], width, t) for o, t in enumerate(outputs))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        # Each member on its own batch: the same result as the wide path, without concatenating encodings.
-        outs = [m(batch) for m in self.members]
-        return {name: head.output.average(torch.stack([o[name] for o in outs]))
-                for name, head in zip(self.output_names, self.heads)}
+    # forward is Network's: heads(hidden(encode(batch))) through the wide modules above, so hooks on them (layer
+    # probes) see what the ensemble computes.
 
-
-def members_in(weights: dict[str, torch.Tensor]) -> int:
-    """How many members a weights file holds (0: a single network's file)."""
-    found = {k[len(MEMBERS):].split(".", 1)[0] for k in weights if k.startswith(MEMBERS)}
-    return len(found)
