@@ -45,7 +45,8 @@ import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lamina  # noqa: E402
-from lamina.compare import counterparts  # noqa: E402
+from lamina.compare import counterparts, headline  # noqa: E402
+from lamina.compare_noise import DEEP, intervals  # noqa: E402
 from lamina.data.load import load_splits  # noqa: E402
 from lamina.folds import folds_for  # noqa: E402
 from lamina.infer import init_config  # noqa: E402
@@ -117,8 +118,14 @@ def run_seed(name: str, seed: int, folder: Path) -> list[dict[str, Any]]:
             predictor = model
     assert predictor is not None
     classical_frames = dict(frames, test=test)
-    for r in counterparts(predictor, classical_frames, seed):
+    kept: dict = {}
+    for r in counterparts(predictor, classical_frames, seed, keep_raw=kept):
         rows.append({"model": r["model"], "seconds": r["train_seconds"], **metrics_of(r["metrics"])})
+    kept[(DEEP, target)] = (test.index, predictor.predict_raw(test)[target])
+    # the interval `lamina compare` prints for the test rows: default − the best classical model, paired bootstrap
+    found = intervals(predictor, test, kept, headline, f"over the {len(test)} test rows")[target]
+    rows[0 if rows[0]["model"].endswith("(default)") else 1]["interval"] = {
+        k: found[k] for k in ("against", "difference", "low", "high")}
     if official is not None:
         rows.append({"model": "logistic (all 200, 0.5)", "seconds": 0.0, **logistic_all(frame, official, target)})
     return [dict(r, dataset=name, seed=seed, test_rows=len(test)) for r in rows]
@@ -145,6 +152,12 @@ def summary(rows: list[dict[str, Any]]) -> None:
             seconds = statistics.median(r["seconds"] for r in got)
             print(f"  {model:28s} {cells[0]:30s} {cells[1]:30s} {seconds:7.1f}")
         default = next(m for m in medians if m.endswith("(default)"))
+        spans = [r["interval"] for r in mine if "interval" in r]
+        for seed, found in zip(sorted({r["seed"] for r in mine}), spans):
+            zero = found["low"] <= 0 <= found["high"]
+            print(f"  seed {seed}: default − {found['against']} on roc_auc {found['difference']:+.4f}, 95% interval "
+                  f"[{found['low']:+.4f}, {found['high']:+.4f}] over the test rows: "
+                  f"{'no clear difference' if zero else 'a clear difference'}")
         classical = [m for m in medians if not m.startswith("lamina") and "all 200" not in m]
         for metric in ("accuracy", "roc_auc"):
             best = max(classical, key=lambda m: medians[m][metric])
