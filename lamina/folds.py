@@ -88,14 +88,14 @@ def assign_folds(values: torch.Tensor, k: int, seed: int) -> np.ndarray:
 
 
 def _pool(prep: Preprocessor, frames: dict[str, pd.DataFrame], sources: dict[str, str]) -> pd.DataFrame:
-    """The training and validation rows together, cleaned as training cleans a split."""
+    """The training and validation rows together, cleaned as ``fit`` cleans its splits (after fitting ``prep``)."""
     parts = []
     for name in ("train", "validation"):
         frame = frames.get(name)
         if frame is not None and len(frame):
             source = sources.get(name) or name
-            frame = prep.drop_missing_targets(frame, source)
-            parts.append(prep.drop_bad_inputs(frame, source))
+            frame = prep.drop_bad_inputs(prep.drop_missing_targets(frame, source), source)
+            parts.append(prep.drop_unseen_classes(frame, source) if name != "train" else frame)
     pool = pd.concat(parts) if len(parts) > 1 else parts[0]
     return pool.reset_index(drop=True)
 
@@ -141,12 +141,13 @@ def fit_folds(config: Config, frames: dict[str, pd.DataFrame], k: int, sources: 
 
     ``stop_after`` = (fold, epoch) ends the run there as a crash would (for tests of resume; folds count from 1)."""
     sources = sources or {}
-    prep = Preprocessor(config, cache_dir=cache_dir)
+    # Fitted on the training split, as ``fit`` fits it (its errors name the same rows); validation rows join the
+    # pool afterwards, cleaned as a held-out split is.
+    prep = Preprocessor(config, cache_dir=cache_dir).fit(frames["train"], sources.get("train"))
     pool = _pool(prep, frames, sources)
     if len(pool) < 2 * k:
         raise LaminaError(f"trainer.folds: {k} folds need at least {2 * k} training rows, there are {len(pool)}; "
                           "lower trainer.folds")
-    prep.fit(pool, sources.get("train"))
     first = prep.outputs[0]
     fold = assign_folds(first.transform(pool[first.name]), k, config.trainer.seed)
     state = json.dumps(prep.state())
