@@ -109,6 +109,11 @@ class EarlyStoppingConfig(Options):
     metric: str = Field("loss", description="'loss' (validation loss) or '<output>.<metric>', e.g. 'default.pr_auc'")
 
 
+# trainer.folds: auto cross-fits AUTO_FOLDS networks when the training + validation rows are fewer than AUTO_FOLD_ROWS
+# (lamina.folds; the measurements behind the rule are in docs/benchmarks.md, section 'Small tables').
+AUTO_FOLD_ROWS, AUTO_FOLDS = 3000, 5
+
+
 class TrainerConfig(Options):
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -130,6 +135,19 @@ class TrainerConfig(Options):
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else parse_duration(value)
+
+    # 1 by default so a hand-written config trains as it always did; `lamina init` writes auto.
+    folds: Literal["auto"] | int = Field(
+        1, description="cross-fitting (lamina.folds): N networks, each early-stopped on its own fold of the "
+                       "training and validation rows, predicting with their average; 1: one network and the "
+                       "validation split; auto: 5 under 3,000 training + validation rows, else 1")
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, value: Literal["auto"] | int) -> Literal["auto"] | int:
+        if value != "auto" and not 1 <= value <= 20:
+            raise ValueError("use 'auto', 1 (no cross-fitting) or a number of folds from 2 to 20")
+        return value
 
 
 class RecommendationConfig(Options):

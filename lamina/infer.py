@@ -19,10 +19,11 @@ import pandas as pd
 import yaml
 
 from lamina.budget import format_duration
-from lamina.config import Config, validate_config
+from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config, validate_config
 from lamina.data.folders import is_audio_file, is_image_file
 from lamina.errors import LaminaError, where
 
+TRAIN_FRACTIONS = (0.7, 0.15, 0.15)  # the split init writes
 MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
 
 
@@ -256,11 +257,13 @@ def _text_trainer_line(line: str, text_input: bool) -> str:
     return line
 
 
-def _trainer_line(line: str, translation: bool) -> str:
+def _trainer_line(line: str, translation: bool, rows: int) -> str:
     # A transformer decoder trained at full learning rate from the first step can collapse to generic output: with
     # a text target the config starts with one-cycle's warm-up (30 % of the steps) instead of plain cosine decay.
     if translation and line.startswith("schedule: "):
         return "schedule: onecycle   # warm-up first: transformer decoders need it"
+    if line.startswith("folds: "):
+        return _folds_line(rows, translation)
     return line
 
 
@@ -291,6 +294,18 @@ def _sized(line: str, sizing: Sizing | None) -> str:
     if sizing and line.startswith("time_limit: "):
         return f"time_limit: {format_duration(sizing.time_limit)}"
     return line
+
+
+def _folds_line(rows: int, translation: bool) -> str:
+    """``trainer.folds`` with the reason in a comment: the row count decides (``lamina.folds``)."""
+    if translation:
+        return "folds: 1   # a text output trains one network (generation does not average)"
+    pooled = round(rows * (TRAIN_FRACTIONS[0] + TRAIN_FRACTIONS[1]))
+    if pooled < AUTO_FOLD_ROWS:
+        return (f"folds: auto   # {rows} rows ({pooled} train + validation, under {AUTO_FOLD_ROWS:,}): {AUTO_FOLDS} "
+                f"networks on {AUTO_FOLDS} folds, averaged; thresholds tuned on their out-of-fold predictions")
+    return (f"folds: auto   # {rows} rows: one network ({AUTO_FOLD_ROWS:,} train + validation rows or more); "
+            f"under {AUTO_FOLD_ROWS:,}, {AUTO_FOLDS} cross-fitted networks")
 
 
 def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing: Sizing | None = None) -> str:
@@ -336,7 +351,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         f"  path: {data_path}",
         "  split:",
         f"    method: {'stratified' if first_class else 'random'}",
-        "    fractions: [0.7, 0.15, 0.15]   # train, validation, test",
+        f"    fractions: {list(TRAIN_FRACTIONS)}   # train, validation, test",
         "    seed: 42",
         "inputs:",
         *[item(c, k) for c, k in inferred.inputs],
@@ -346,8 +361,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         "hidden:",
         "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
         "trainer:",
-        "\n".join("  " + _sized(_series_trainer_line(line, rows) if series
-                                 else _trainer_line(_text_trainer_line(line, text_input), translation), sizing)
+        "\n".join("  " + _sized(_trainer_line(_series_trainer_line(line, rows) if series
+                                               else _text_trainer_line(line, text_input), translation, rows), sizing)
                   for line in flow(defaults["trainer"]).splitlines()),
     ]
     return "\n".join(lines) + "\n"

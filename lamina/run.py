@@ -25,8 +25,9 @@ from lamina.data.load import load_splits, open_stream
 from lamina.errors import LaminaError
 from lamina.logs import quiet, tidy
 from lamina.predictor import Predictor
+from lamina.folds import clean as clean_folds
+from lamina.folds import fit_auto
 from lamina.store import check_destination, publish, write_model
-from lamina.training import fit
 
 CACHE, RUN_LOG = "cache", "train.log"  # in the run's folder: decoded inputs while training; warnings
 
@@ -107,8 +108,9 @@ def train(
     try:
         # Each rank decodes its own copy of file inputs (images): no two processes write one cache file.
         cache = workdir / CACHE if main else workdir / CACHE / f"rank{distributed.rank()}"
-        fitted = fit(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose and main,
-                     cache_dir=cache, stream=stream)
+        # one network, or k cross-fitted ones when the training split is small (trainer.folds, lamina.folds)
+        fitted = fit_auto(parsed, frames, sources, workdir=workdir, resume=resume, verbose=verbose and main,
+                          cache_dir=cache, stream=stream)
     except LaminaError:
         # Bad input found before the first checkpoint: nothing to resume, so leave no half-made run folder behind.
         if main and not (workdir / STATE).exists():
@@ -127,6 +129,7 @@ def train(
     for leftover in (TENSORS, STATE):
         (workdir / leftover).unlink(missing_ok=True)
     shutil.rmtree(workdir / CACHE, ignore_errors=True)  # decoded images: big, and re-derivable from the data
+    clean_folds(workdir)
     write_model(predictor, workdir)
     destination = Path(output) if output else free_name(out_root, name)
     publish(workdir, destination)

@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lamina.config import validate_config
+from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 from lamina.preprocessor import Preprocessor
@@ -217,6 +218,9 @@ def load(path: str | os.PathLike) -> Predictor:
         if shapes is not None:
             check_shapes(folder / WEIGHTS, tensor_shapes(folder / WEIGHTS, FIX), shapes, f"{FIX} (another model's file?)")
         network = preprocessor.network()
+        if info.get("folds"):  # cross-fitted: k networks averaged (lamina.ensemble)
+            k = int(info["folds"]["k"])
+            network = Ensemble([preprocessor.network() for _ in range(k)], preprocessor.outputs)
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None
     weights = read_weights(folder)

@@ -251,6 +251,8 @@ def fit(
     cache_dir: Path | None = None,
     stream: ParquetStream | None = None,
     clock: Callable[[], float] = time.monotonic,
+    preprocessing: dict[str, Any] | None = None,
+    calibrate: bool = True,
 ) -> Fitted:
     """Fit the preprocessor on ``frames['train']``, train the network, tune decoding on validation, score every split.
 
@@ -265,6 +267,10 @@ def fit(
     Under torchrun (``WORLD_SIZE`` > 1) this is data-parallel training (``lamina.distributed``): every rank fits the
     same preprocessing and trains on its slice of each global batch of ``trainer.batch_size`` rows, only rank 0
     writes to ``workdir``, and every rank returns the same model and metrics.
+
+    Hook for cross-fitting (``lamina.folds``): ``preprocessing`` is a fitted preprocessor state to use instead of
+    fitting one on ``frames['train']`` (every fold's network shares one), and ``calibrate=False`` leaves decoding
+    untuned (the folds tune it on their out-of-fold predictions).
     """
     sources = sources or {}
     trainer = config.trainer
@@ -293,8 +299,8 @@ def fit(
             f"{workdir}: the config changed since this checkpoint was written; resume with the same config, "
             "or train without --resume to start over"
         )
-    prep = Preprocessor(config, checkpoint[1]["preprocessor"] if checkpoint else None, cache_dir)
-    if checkpoint is None:
+    prep = Preprocessor(config, checkpoint[1]["preprocessor"] if checkpoint else preprocessing, cache_dir)
+    if checkpoint is None and preprocessing is None:
         prep.fit(frames["train"], sources.get("train"))
     splits = {name: _split(prep, frame, sources.get(name), name) for name, frame in frames.items()}
     if parallel:
@@ -456,7 +462,7 @@ def fit(
     if parallel:
         distributed.broadcast_tensors(net.state_dict())
     net.eval()
-    if has_valid:
+    if has_valid and calibrate:
         raw = run_network(net, valid.inputs)
         for t in prep.outputs:
             t.calibrate(raw[t.name], valid.frame[t.name])

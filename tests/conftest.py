@@ -183,16 +183,18 @@ def write_yaml(data: dict[str, Any], path: Path) -> Path:
 
 
 def edit_config(source: Path, target: Path | None = None, *, epochs: int = 8, patience: int = 3,
-                batch_size: int | None = 128, absolute_data: bool = True, **top: Any) -> Path:
+                batch_size: int | None = 128, absolute_data: bool = True, folds: int | str = 1, **top: Any) -> Path:
     """Copy a generated config with a short training; ``top`` replaces top-level keys (e.g. ``name``).
 
-    With ``absolute_data`` the data path is made absolute, so the copy works from any folder.
+    With ``absolute_data`` the data path is made absolute, so the copy works from any folder. ``folds`` replaces
+    init's ``trainer.folds: auto`` (which cross-fits 5 networks on small files): 1 unless a test is about folds.
     """
     config = read_yaml(source)
     config["trainer"]["epochs"] = epochs
     # A test sets the training's length in epochs: the time budget `lamina init` writes would make it depend on
     # how busy the machine is (tests/test_time_budget.py tests the budget with a fake clock).
     config["trainer"]["time_limit"] = None
+    config["trainer"]["folds"] = folds
     config["trainer"]["early_stopping"]["patience"] = patience
     if batch_size is not None:
         config["trainer"]["batch_size"] = batch_size

@@ -12,7 +12,8 @@ import pandas as pd
 from lamina.compare.charts import print_comparison, write_comparison
 from lamina.compare.features import family
 from lamina.compare.models import counterparts, deep_row, require_modules
-from lamina.compare.verdict import summarise
+from lamina.compare import noise
+from lamina.compare.verdict import headline, summarise
 
 log = logging.getLogger("lamina")
 
@@ -26,11 +27,18 @@ def _check_requirements(parsed: Any) -> None:
         require_modules(family([t.classical() for t in prep.inputs]).requires)
 
 
+def _score_all(predictor: Any, frames: dict[str, pd.DataFrame], kept: dict, config: Any) -> None:
+    deep_row(predictor, frames, 0.0, kept)
+    counterparts(predictor, frames, config.trainer.seed, kept)
+
+
 def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: str | Path | None = None,
-            data: pd.DataFrame | None = None, verbose: bool = True) -> dict[str, Path]:
+            data: pd.DataFrame | None = None, verbose: bool = True, cross_fit: bool | None = None
+            ) -> dict[str, Path]:
     """Train the deep model (writing its model directory, as ``lamina train``) and the classical counterparts on the
-    same split; print the table and a verdict, write ``compare.json`` and ``compare.png`` (in ``out_dir``, default
-    the model directory, whose ``report.html`` is rewritten to include them)."""
+    same split; print the table and a verdict with its interval (``lamina.compare.noise``: cross-fitted on every row
+    for small data; ``cross_fit`` forces it on or off), write ``compare.json`` and ``compare.png`` (in ``out_dir``,
+    default the model directory, whose ``report.html`` is rewritten to include them)."""
     from lamina.data.load import load_splits
     from lamina.run import as_config, train
 
@@ -43,8 +51,13 @@ def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: s
     frames, _ = load_splits(parsed, base_dir, data)
     run_dir = Path(predictor.info["run_dir"])
     predictor.preprocessor.set_cache_dir(None)
-    rows = deep_row(predictor, frames, train_seconds) + counterparts(predictor, frames, parsed.trainer.seed)
+    kept: dict = {}
+    rows = deep_row(predictor, frames, train_seconds, kept)
+    rows += counterparts(predictor, frames, parsed.trainer.seed, kept)
     result = summarise(predictor.preprocessor.outputs, rows)
+    result["noise"] = noise.assess(predictor, parsed, frames, kept, lambda p, f, k: _score_all(p, f, k, parsed),
+                                   headline, cross_fit)
+    result["verdicts"].update({name: noise.verdict(name, found) for name, found in result["noise"].items()})
     paths = write_comparison(result, Path(out_dir) if out_dir else run_dir)
     if out_dir and Path(out_dir) != run_dir:
         write_comparison(result, run_dir)

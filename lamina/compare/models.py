@@ -31,9 +31,11 @@ def require_modules(modules: tuple[str, ...]) -> None:
             raise LaminaError(f"the classical counterparts need {name}: pip install 'lamina[classical]'")
 
 
-def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: int = 42) -> list[dict[str, Any]]:
+def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: int = 42,
+                 keep_raw: dict | None = None) -> list[dict[str, Any]]:
     """Train the classical models on ``frames['train']``, tune the decision threshold on validation, score on test:
-    one row per (model, output) with metrics and times. An output may bring its own counterparts (text)."""
+    one row per (model, output) with metrics and times. An output may bring its own counterparts (text).
+    ``keep_raw`` receives each (model, output)'s test rows' index and raw outputs (for ``lamina.compare.noise``)."""
     prep = predictor.preprocessor
     split = {name: clean(prep, frame, name) for name, frame in frames.items() if len(frame) or name == "test"}
     split = {"train": split.pop("train"), **split}
@@ -43,11 +45,12 @@ def counterparts(predictor: Predictor, frames: dict[str, pd.DataFrame], seed: in
         if own is not None:
             rows += own
         else:
-            rows += _output_counterparts(prep, output, split, seed)
+            rows += _output_counterparts(prep, output, split, seed, keep_raw)
     return rows
 
 
-def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame], seed: int) -> list[dict[str, Any]]:
+def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame], seed: int,
+                         keep_raw: dict | None = None) -> list[dict[str, Any]]:
     if output.task is None:
         raise LaminaError(f"output '{output.name}' (type {output.kind}): no classical counterpart for this output type")
     y = {name: output.transform(frame[output.name]).numpy() for name, frame in split.items()}
@@ -75,6 +78,8 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
         started = time.perf_counter()
         raw = output.classical_raw(model, use(features(found, split["test"])))
         predict_seconds = time.perf_counter() - started
+        if keep_raw is not None:
+            keep_raw[(model_name, output.name)] = (split["test"].index, raw)
         metrics = {"rows": len(split["test"]), **fitted.metrics(split["test"][output.name], raw)}
         rows.append({"model": model_name, "output": output.name, "train_seconds": train_seconds,
                      "predict_seconds": predict_seconds, "metrics": metrics})
@@ -83,11 +88,14 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
     return rows
 
 
-def deep_row(predictor: Predictor, frames: dict[str, pd.DataFrame], train_seconds: float) -> list[dict[str, Any]]:
+def deep_row(predictor: Predictor, frames: dict[str, pd.DataFrame], train_seconds: float,
+             keep_raw: dict | None = None) -> list[dict[str, Any]]:
     prep = predictor.preprocessor
     test = clean(prep, frames["test"], "test")
     started = time.perf_counter()
     raw = predictor.predict_raw(test)
     seconds = time.perf_counter() - started
+    if keep_raw is not None:
+        keep_raw.update({("lamina (deep)", t.name): (test.index, raw[t.name]) for t in prep.outputs})
     return [{"model": "lamina (deep)", "output": t.name, "train_seconds": train_seconds, "predict_seconds": seconds,
              "metrics": {"rows": len(test), **t.metrics(test[t.name], raw[t.name])}} for t in prep.outputs]

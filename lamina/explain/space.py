@@ -31,6 +31,9 @@ MAX_JSON_PIXELS = 64 * 64  # saliency maps up to this size go into explain_rows'
 
 def encoded_baseline(encoder: nn.Module) -> torch.Tensor:
     """The mean embedding of the known values (rows 0 and 1 are the reserved unknown/missing or padding rows)."""
+    members = getattr(encoder, "members", None)
+    if members is not None:  # an ensemble's encoder: its members' outputs side by side (lamina.ensemble)
+        return torch.cat([encoded_baseline(e) for e in members])
     for module in encoder.modules():
         if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and module.weight.shape[0] > 2:
             return module.weight[2:].detach().mean(0)

@@ -61,6 +61,11 @@ class OutputType(ColumnType):
     def calibrate(self, raw: np.ndarray, values: pd.Series) -> None:
         """Tune decoding on the validation split (e.g. a decision threshold). Default: nothing to tune."""
 
+    def average(self, raws: torch.Tensor) -> torch.Tensor:
+        """The raw output of an ensemble from its members' ``(members, rows, width)`` raw outputs (lamina.ensemble).
+        Default: their mean (numbers: the mean prediction). Class outputs average probabilities instead."""
+        return raws.mean(0)
+
     def decode(self, raw: np.ndarray) -> pd.DataFrame:
         """Raw head outputs → a frame whose first column (named after the output) is the prediction."""
         raise NotImplementedError

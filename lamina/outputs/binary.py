@@ -6,6 +6,8 @@ metric the user cares about (F1, or a target precision or recall) is what makes 
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +26,11 @@ from lamina.outputs.classes import (
     ClassState,
     ClassOptions, check_classes, class_index, class_weights, classification_metrics, labels_of, truth_index,
 )
+
+log = logging.getLogger("lamina")
+# Positives and negatives each, below which the decision threshold stays at 0.5: with fewer, one row more or less
+# moves recall or precision by over 10 points, and the tuned threshold is noise.
+MIN_THRESHOLD_ROWS = 10
 
 
 class BinaryOptions(ClassOptions):
@@ -105,13 +112,26 @@ class BinaryOutput(OutputType):
         gamma = self.options.focal_gamma if self.options.loss == "focal" else None
         return BinaryLoss(gamma, self.state["weights"])
 
+    def average(self, raws: torch.Tensor) -> torch.Tensor:
+        # the logit of the members' mean probability: log p − log(1 − p), each a log-mean-exp of log-sigmoids
+        k = math.log(raws.shape[0])
+        log_p = torch.logsumexp(F.logsigmoid(raws), dim=0) - k
+        log_q = torch.logsumexp(F.logsigmoid(-raws), dim=0) - k
+        return log_p - log_q
+
     def calibrate(self, raw: np.ndarray, values: pd.Series) -> None:
         if self.options.threshold is not None:
             return
         truth = truth_index(values, self.state["classes"])
         keep = truth >= 0
         truth, proba = truth[keep], expit(raw[keep, 0])
-        if len(np.unique(truth)) < 2:
+        positives, negatives = int((truth == 1).sum()), int((truth == 0).sum())
+        if min(positives, negatives) < MIN_THRESHOLD_ROWS:
+            # A threshold chosen on a handful of rows is noise (a 50-row set leaves ~7 validation rows): keep 0.5.
+            self.state["threshold"] = 0.5
+            log.warning("target '%s': decision threshold kept at 0.5: tuning it needs at least %d positive and %d "
+                        "negative rows, and there are %d and %d", self.name, MIN_THRESHOLD_ROWS, MIN_THRESHOLD_ROWS,
+                        positives, negatives)
             return
         precision, recall, thresholds = skm.precision_recall_curve(truth, proba)
         precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,10 @@ class CategoryOutput(OutputType):
 
     def loss(self) -> nn.Module:
         return classification_loss(self.options, self.state["weights"])
+
+    def average(self, raws: torch.Tensor) -> torch.Tensor:
+        # log of the members' mean probabilities, in log space so no probability underflows
+        return torch.logsumexp(torch.log_softmax(raws, dim=-1), dim=0) - math.log(raws.shape[0])
 
     def decode(self, raw: np.ndarray) -> pd.DataFrame:
         proba = softmax(raw, axis=1)
