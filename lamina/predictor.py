@@ -79,7 +79,7 @@ class Predictor:
         frame = self.preprocessor.drop_bad_inputs(frame, source)
         raw = self.predict_raw(frame, source)
         for name, values in raw.items():  # never a NaN probability: a row the network cannot score is an error
-            if values.dtype.kind != "f" or len(values) == 0:
+            if not np.issubdtype(values.dtype, np.floating) or len(values) == 0:
                 continue
             finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
             if not finite.all():
