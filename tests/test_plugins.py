@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,25 +135,36 @@ def test_explain_and_export_plugin_types(site: Path, articles: Path, trained: Pa
     np.testing.assert_allclose(onnx["art"], eager["art"], rtol=1e-4)
 
 
+SERVE_CHECK = """
+import json, sys
+from fastapi.testclient import TestClient
+from lamina.serve import load_app
+
+client = TestClient(load_app(sys.argv[1]))
+rows = [{"fem": "Men", "mar": "Married", "kid5": 0, "phd": 3.1, "ment": 0},
+        {"fem": "Men", "mar": "Married", "kid5": 0, "phd": 3.1, "ment": 40}]
+answer = client.post("/predict", json={"rows": rows})
+bad = client.post("/predict", json={"rows": [{**rows[0], "ment": -3}]})
+print(json.dumps({"model": client.get("/model").json(), "status": answer.status_code, "answer": answer.json(),
+                  "bad_status": bad.status_code, "bad": bad.text}))
+"""
+
+
 @pytest.mark.slow
-def test_serve_plugin_types(site: Path, trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fastapi.testclient import TestClient
-
-    from lamina.serve import load_app
-
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.syspath_prepend(str(TESTS))
-    client = TestClient(load_app(trained))
-    model = client.get("/model").json()
-    fields = {i["name"]: i for i in model["inputs"]}
+def test_serve_plugin_types(site: Path, trained: Path) -> None:
+    """The app (FastAPI's TestClient) in a process of its own, as ``lamina serve`` would be: the test session's
+    memory stays as it was for the tests that measure a child process's peak."""
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(TESTS), str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", SERVE_CHECK, str(trained)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    fields = {i["name"]: i for i in found["model"]["inputs"]}
     assert fields["ment"]["type"] == "log_number" and fields["ment"]["field"] == "text"  # the base class's widget
-    assert model["outputs"] == [{"name": "art", "type": "count", "classes": None}]
-    rows = [{"fem": "Men", "mar": "Married", "kid5": 0, "phd": 3.1, "ment": 0},
-            {"fem": "Men", "mar": "Married", "kid5": 0, "phd": 3.1, "ment": 40}]
-    answer = client.post("/predict", json={"rows": rows})
-    assert answer.status_code == 200, answer.text
-    expected = [p["art"]["prediction"] for p in answer.json()["predictions"]]
+    assert found["model"]["outputs"] == [{"name": "art", "type": "count", "classes": None}]
+    assert found["status"] == 200, found["answer"]
+    expected = [p["art"]["prediction"] for p in found["answer"]["predictions"]]
     assert all(e > 0 for e in expected)
     assert expected[1] > expected[0]  # a prolific mentor's students publish more, in the data and in the model
-    bad = client.post("/predict", json={"rows": [{**rows[0], "ment": -3}]})
-    assert bad.status_code == 422 and "ment" in bad.text
+    assert found["bad_status"] == 422 and "ment" in found["bad"]

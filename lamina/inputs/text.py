@@ -358,7 +358,7 @@ class TextInput(InputType):
         cut = sum(len(t) > cap for t in texts)
         if cut:
             log.info("column '%s': %d of %d text(s) longer than %d characters cut (the training split's "
-                     "%g-th percentile; %s kept)", self.name, cut, len(texts), cap, text_hashing.PERCENTILE,
+                     "%gth percentile; %s kept)", self.name, cut, len(texts), cap, text_hashing.PERCENTILE,
                      "start" if o.truncation == "right" else "end")
             texts = [t[:cap] if o.truncation == "right" else t[-cap:] for t in texts]
         if self._hashers is None:
