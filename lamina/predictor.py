@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 
 from lamina.data.paths import resolve_paths
 from lamina.data.read import read_table
+from lamina.config import validate_config
 from lamina.errors import LaminaError, where
 from lamina.model import Network
 from lamina.preprocessor import Preprocessor
@@ -43,6 +45,8 @@ def run_network(net: Network, inputs: dict[str, torch.Tensor], batch_size: int =
 
 
 class Predictor:
+    task = "prediction"
+
     def __init__(self, preprocessor: Preprocessor, network: Network, info: dict[str, Any] | None = None) -> None:
         self.preprocessor = preprocessor
         self.network = network.eval()
@@ -55,6 +59,28 @@ class Predictor:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.info.get("metrics", {})
+
+    def model_files(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """What ``lamina.json`` holds of this model (written by ``lamina.store``), and its tensors."""
+        info = {"config": self.config.model_dump(mode="json"), "preprocessor": self.preprocessor.state(),
+                **{k: v for k, v in self.info.items() if k != "run_dir"}}
+        return info, dict(self.network.state_dict())
+
+    @classmethod
+    def from_files(cls, source: str, info: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   check: Callable[..., None]) -> Predictor:
+        """The model ``model_files`` wrote. ``check(weights, expected)`` refuses tensors that do not fit the
+        network ``info`` describes; KeyError, TypeError or ValueError mean ``info`` is incomplete."""
+        config = validate_config(info["config"], source=source)
+        preprocessor = Preprocessor(config, info["preprocessor"])
+        unfitted = [t.name for t in [*preprocessor.inputs, *preprocessor.outputs] if not t.state]
+        if unfitted:
+            raise LaminaError(f"{source}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
+                              "retrain or restore the model directory")
+        network = preprocessor.network()
+        check(tensors, network.state_dict())
+        network.load_state_dict(tensors)
+        return cls(preprocessor, network, {k: v for k, v in info.items() if k not in ("config", "preprocessor")})
 
     def _frame(self, data: pd.DataFrame | str, source: str | None) -> tuple[pd.DataFrame, str | None]:
         """The rows to predict; file paths in them (images) are relative to the file or folder they were read from."""
