@@ -21,6 +21,7 @@ from lamina.ranking.model import Recommender
 from lamina.ranking.task import TwoTowerTask
 from lamina.training import loop
 from lamina.training.session import start
+from lamina.training.splits import fingerprints
 
 log = logging.getLogger("lamina")
 NETWORK = "two-tower"
@@ -40,7 +41,8 @@ def fit_recommender(config: Config, frame: pd.DataFrame, source: str | None = No
     parts = split_per_user(data.user, data.time if rec.time else None, config.data.split.seed)
     if len(parts["test"]) == 0:
         raise LaminaError(f"{source or 'data'}: no user has two positive interactions; nothing to evaluate on")
-    session = start(config, workdir, resume)
+    # Every process must read the same log with the same config: checked before training starts.
+    session = start(config, workdir, resume, lambda: fingerprints(config, {"interactions": frame}))
     task = TwoTowerTask(config, data, parts["train"], parts["validation"], session)
     started = time.perf_counter()
     state = loop.train(task, session, verbose, on_epoch)
