@@ -20,7 +20,7 @@ Two modes, each compared separately:
 Three figures per side:
 
 * ``loop``: the training loop only. For Lamina it is measured from just before the first epoch to just after the
-  last one (the benchmark swaps ``lamina.training.EpochProgress``, built right before the loop and closed right
+  last one (the benchmark swaps ``lamina.training.loop.EpochProgress``, built right before the loop and closed right
   after it, for a stopwatch); for the plain loop the same span. The goal (Lamina / plain <= 1.05) is on this figure.
 * ``fit``: all of ``lamina.training.fit`` -- also fitting the preprocessor, turning the frames into tensors,
   building the network and, after the loop, scoring every split with scikit-learn metrics. The plain loop does none
@@ -58,6 +58,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import lamina.training as training
+import lamina.training.loop as training_loop
 from lamina.config import Config
 from lamina.data.split import split_frame
 from lamina.infer import infer
@@ -206,14 +207,14 @@ class LoopClock:
 
 
 def lamina_fit(config: Config, frames: dict[str, pd.DataFrame], workdir: Path | None = None) -> dict[str, float]:
-    real = training.EpochProgress
-    training.EpochProgress = LoopClock
+    real = training_loop.EpochProgress
+    training_loop.EpochProgress = LoopClock
     try:
         started = time.perf_counter()
         fitted = training.fit(config, frames, workdir=workdir, verbose=False)
         whole = time.perf_counter() - started
     finally:
-        training.EpochProgress = real
+        training_loop.EpochProgress = real
     clock = LoopClock.last
     steps = (len(batch_bounds(len(frames["train"]), config.trainer.batch_size)) - 1) * len(fitted.history)
     return {"loop": clock.end - clock.start, "fit": whole, "steps": steps, "epochs": list(np.diff(clock.marks)),

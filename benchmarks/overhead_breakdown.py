@@ -15,7 +15,7 @@ repeated in blocks of 200 with the variants interleaved block by block; median m
 
 and, per call: the optimizer step (default ``AdamW`` against ``AdamW(fused=True)``), the per-epoch snapshot of the
 best weights (``copy.deepcopy(net.state_dict())`` as ``fit`` does, against cloning the tensors), and the per-epoch
-checkpoint ``lamina.train`` writes (``lamina.training._save``, into the system temp folder).
+checkpoint ``lamina.train`` writes (``lamina.training.state.save_state``, into the system temp folder).
 
 Part 2, whole loops (``--steps`` optimizer steps per run, variants interleaved, ``--repeats`` runs each):
 
@@ -51,7 +51,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import overhead as o  # noqa: E402
 
-from lamina import training  # noqa: E402
+from lamina.training.state import LoopState, save_state  # noqa: E402
 from lamina.preprocessor import Preprocessor  # noqa: E402
 
 
@@ -165,8 +165,8 @@ def per_step(dataset: str, config, prep: Preprocessor, x, y, inputs, targets, bl
             "clip_grad_norm_": lambda: nn.utils.clip_grad_norm_(plain.parameters(), 1.0),
             "deepcopy(state_dict())": lambda: copy.deepcopy(net.state_dict()),
             "clone state_dict tensors": lambda: {k: v.detach().clone() for k, v in net.state_dict().items()},
-            "checkpoint (_save)": lambda: training._save(Path(folder), net, best, adamw, shuffle, prep, history, 30,
-                                                         0.1, 20, 3),
+            "checkpoint (save_state)": lambda: save_state(Path(folder), net, LoopState(best, history, 0.1, 20, 3, 30),
+                                                          adamw, shuffle, None, {"preprocessor": prep.state()}),
         }, 20, blocks)
     base = step["plain"]
     print(f"\n{dataset}, per step (forward + backward, batch 64, input width {x.shape[1]}):")

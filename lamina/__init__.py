@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 __all__ = ["train", "load", "save", "LaminaClassifier", "LaminaRegressor", "LaminaError"]
 
 _LAZY = {
-    "train": ("lamina.run", "train"),
+    "train": ("lamina.api", "train"),
     "load": ("lamina.store", "load"),
     "save": ("lamina.store", "save"),
     "LaminaClassifier": ("lamina.sklearn", "LaminaClassifier"),

@@ -135,12 +135,13 @@ def train(
     """Train the model CONFIG describes; write its model directory and print its metrics."""
     from lamina import distributed
     from lamina.evaluate import print_metrics
-    from lamina.run import as_config, incomplete_dir, train as run_training
+    from lamina.api import write_run_report
+    from lamina.run import as_config, incomplete_dir, run as run_training
 
     if nproc != 1:
         distributed.launch(nproc, sys.argv[1:])  # re-executes under torch.distributed.run
     try:
-        model = run_training(config, output_dir=output_dir, output=output, resume=resume, verbose=not quiet)
+        trained = run_training(config, output_dir=output_dir, output=output, resume=resume, verbose=not quiet)
     except KeyboardInterrupt:
         if not distributed.is_main():
             raise typer.Exit(130) from None
@@ -150,7 +151,9 @@ def train(
                    f"continue with `lamina train {config} --resume`", err=True)
         raise typer.Exit(130) from None
     if not distributed.is_main():
-        return  # rank 0 prints the metrics
+        return  # rank 0 writes the report and prints the metrics
+    write_run_report(trained)
+    model = trained.model
     if getattr(model, "task", None) == "recommendation":
         from lamina.recommend.commands import print_recommendation_metrics
 

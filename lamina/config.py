@@ -187,6 +187,15 @@ class RecommendationConfig(Options):
         return self
 
 
+class ColumnsConfig(Options):
+    """The part of a config a ``Preprocessor`` reads: its input and output columns and the hidden layers. A
+    recommender's towers each have one (its ID and side columns, no outputs), derived from ``recommendation``."""
+
+    inputs: list[InputSpec] = Field(default_factory=list)
+    outputs: list[OutputSpec] = Field(default_factory=list)
+    hidden: HiddenConfig = Field(default_factory=HiddenConfig)
+
+
 class Config(Options):
     name: str | None = Field(None, description="run name; default: the config file's name")
     task: Literal["prediction", "recommendation"] = "prediction"

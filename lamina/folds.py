@@ -16,12 +16,14 @@ and ``member.json``), so ``--resume`` skips finished folds and resumes the inter
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import shutil
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -136,10 +138,11 @@ def clean(workdir: Path) -> None:
 
 def fit_folds(config: Config, frames: dict[str, pd.DataFrame], k: int, sources: dict[str, str] | None = None,
               workdir: Path | None = None, resume: bool = False, verbose: bool = True,
-              cache_dir: Path | None = None, stop_after: tuple[int, int] | None = None) -> Fitted:
+              cache_dir: Path | None = None, on_epoch: Callable[[int, dict[str, Any]], None] | None = None) -> Fitted:
     """Train ``k`` networks by cross-fitting and return their ensemble, calibrated out of fold.
 
-    ``stop_after`` = (fold, epoch) ends the run there as a crash would (for tests of resume; folds count from 1)."""
+    ``on_epoch(fold, record)`` sees each member's epochs once checkpointed (folds count from 1), as ``fit``'s
+    ``on_epoch`` does: a tuner can prune there, a test can stop the run as a crash would."""
     sources = sources or {}
     # Fitted on the training split, as ``fit`` fits it (its errors name the same rows); validation rows join the
     # pool afterwards, cleaned as a held-out split is.
@@ -160,7 +163,7 @@ def fit_folds(config: Config, frames: dict[str, pd.DataFrame], k: int, sources: 
         done = _load_member(folder, prep) if resume else None
         if done is None:
             done = _fit_member(config, pool, fold, i, k, state, sources, folder, resume, verbose, cache_dir,
-                               stop_after)
+                               on_epoch)
         members.append(done[0])
         infos.append(done[1])
     return _ensemble(prep, members, infos, pool, fold, frames, sources)
@@ -168,7 +171,7 @@ def fit_folds(config: Config, frames: dict[str, pd.DataFrame], k: int, sources: 
 
 def _fit_member(config: Config, pool: pd.DataFrame, fold: np.ndarray, i: int, k: int, state: str,
                 sources: dict[str, str], folder: Path | None, resume: bool, verbose: bool, cache_dir: Path | None,
-                stop_after: tuple[int, int] | None) -> tuple[Network, dict[str, Any]]:
+                on_epoch: Callable[[int, dict[str, Any]], None] | None) -> tuple[Network, dict[str, Any]]:
     # Each member its own seed: different initial weights and batch orders, as well as different rows.
     member = config.model_copy(update={"trainer": config.trainer.model_copy(update={"seed": config.trainer.seed + i})})
     if verbose:
@@ -177,7 +180,7 @@ def _fit_member(config: Config, pool: pd.DataFrame, fold: np.ndarray, i: int, k:
     frames = {"train": pool[fold != i], "validation": pool[fold == i]}
     fitted = fit(member, frames, {"train": sources.get("train", "train")}, workdir=folder,
                  resume=resume and folder is not None and (folder / STATE).is_file(), verbose=verbose,
-                 stop_after_epoch=stop_after[1] if stop_after and stop_after[0] == i + 1 else None,
+                 on_epoch=None if on_epoch is None else functools.partial(on_epoch, i + 1),
                  cache_dir=cache_dir, preprocessing=json.loads(state), calibrate=False)
     net = fitted.predictor.network
     info = {"fold": i + 1, "best_epoch": fitted.best_epoch, "epochs_run": len(fitted.history),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,12 @@ import torch
 
 from lamina.data.paths import resolve_paths
 from lamina.data.read import read_table
+from lamina.config import validate_config
+from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError, row_name, where
 from lamina.model import Network
 from lamina.preprocessor import Preprocessor
+from lamina.schema import check as check_state
 
 PREDICT_BATCH = 4096
 
@@ -42,7 +46,25 @@ def run_network(net: Network, inputs: dict[str, torch.Tensor], batch_size: int =
     return {name: np.concatenate(parts) if parts else np.zeros((0, 1), np.float32) for name, parts in chunks.items()}
 
 
+def _network(preprocessor: Preprocessor, members: int) -> Network | Ensemble:
+    if members:
+        return Ensemble([preprocessor.network() for _ in range(members)], preprocessor.outputs)
+    return preprocessor.network()
+
+
+def _planned(preprocessor: Preprocessor, members: int) -> dict[str, torch.Tensor] | None:
+    """The tensors the fitted states imply, on the meta device (shapes only); None for a network that cannot be
+    built there (a type that loads files as it builds: checked once built instead)."""
+    try:
+        with torch.device("meta"):
+            return dict(_network(preprocessor, members).state_dict())
+    except Exception:  # noqa: BLE001
+        return None
+
+
 class Predictor:
+    task = "prediction"
+
     def __init__(self, preprocessor: Preprocessor, network: Network, info: dict[str, Any] | None = None) -> None:
         self.preprocessor = preprocessor
         self.network = network.eval()
@@ -55,6 +77,36 @@ class Predictor:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.info.get("metrics", {})
+
+    def model_files(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """What ``lamina.json`` holds of this model (written by ``lamina.store``), and its tensors."""
+        info = {"config": self.config.model_dump(mode="json"), "preprocessor": self.preprocessor.state(),
+                **{k: v for k, v in self.info.items() if k != "run_dir"}}
+        return info, dict(self.network.state_dict())
+
+    @classmethod
+    def from_files(cls, source: str, info: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   check: Callable[..., None]) -> Predictor:
+        """The model ``model_files`` wrote. ``check(weights, expected)`` refuses tensors that do not fit the
+        network ``info`` describes; KeyError, TypeError or ValueError mean ``info`` is incomplete."""
+        config = validate_config(info["config"], source=source)
+        preprocessor = Preprocessor(config, info["preprocessor"])
+        unfitted = [t.name for t in [*preprocessor.inputs, *preprocessor.outputs] if not t.state]
+        if unfitted:
+            raise LaminaError(f"{source}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
+                              "retrain or restore the model directory")
+        for side, types in (("inputs", preprocessor.inputs), ("outputs", preprocessor.outputs)):
+            for t in types:
+                if t.state_schema is not None:
+                    check_state(t.state_schema, t.state, Path(source), f"preprocessor.{side}.{t.name}.")
+        members = int(info["folds"]["k"]) if info.get("folds") else 0  # cross-fitted: k networks averaged
+        planned = _planned(preprocessor, members)
+        if planned is not None:  # sizes checked before anything is allocated: a file may declare a huge one
+            check(tensors, planned)
+        network = _network(preprocessor, members)
+        check(tensors, network.state_dict())
+        network.load_state_dict(tensors)
+        return cls(preprocessor, network, {k: v for k, v in info.items() if k not in ("config", "preprocessor")})
 
     def _frame(self, data: pd.DataFrame | str, source: str | None) -> tuple[pd.DataFrame, str | None]:
         """The rows to predict; file paths in them (images) are relative to the file or folder they were read from."""

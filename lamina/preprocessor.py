@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from lamina.config import Config
+from lamina.config import ColumnsConfig, Config
 from lamina.errors import LaminaError, where
 from lamina.inputs import INPUT_TYPES
 from lamina.inputs.base import InputType
@@ -25,7 +25,7 @@ log = logging.getLogger("lamina")
 
 
 class Preprocessor:
-    def __init__(self, config: Config, state: dict[str, Any] | None = None, cache_dir: Path | None = None) -> None:
+    def __init__(self, config: Config | ColumnsConfig, state: dict[str, Any] | None = None, cache_dir: Path | None = None) -> None:
         self.config = config
         state = state or {}
         self.inputs: list[InputType] = [

@@ -1,4 +1,7 @@
-"""The model directory: ``lamina.json`` (config, fitted states, metrics, versions) and ``weights.safetensors``.
+"""The model directory of every task: ``lamina.json`` (format, task, config, fitted states, metrics, versions) and
+``weights.safetensors``. One writer (``write_model``, ``publish``, ``save``) and one loader (``load``), which
+dispatches on the task recorded in ``lamina.json``; a task's model says what it stores (``model_files``) and is
+rebuilt from it (``from_files``).
 
 Nothing here unpickles: a model directory from a stranger is JSON and raw tensors, and cannot run code.
 A directory is written beside its destination and renamed into place, so a crash never leaves half a model.
@@ -22,15 +25,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lamina.config import validate_config
-from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
-from lamina.preprocessor import Preprocessor
-from lamina.schema import ModelInfo, check, check_shapes, read_json, tensor_shapes
+from lamina.ranking.model import Recommender
+from lamina.schema import ModelInfo, check, read_json
 
 FORMAT, FORMAT_VERSION = "lamina-model", 1
 INFO, WEIGHTS = "lamina.json", "weights.safetensors"
+Model = Predictor | Recommender
+MODELS: dict[str, type[Predictor] | type[Recommender]] = {"prediction": Predictor, "recommendation": Recommender}
 
 
 def versions() -> dict[str, str]:
@@ -43,19 +46,18 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_model(predictor: Predictor, folder: Path) -> None:
+def write_model(model: Model, folder: Path) -> None:
     """Write the model files into an existing folder (the caller makes the folder appear atomically)."""
+    stored, tensors = model.model_files()
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "task": model.task,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
-        "config": predictor.config.model_dump(mode="json"),
-        "preprocessor": predictor.preprocessor.state(),
-        **{k: v for k, v in predictor.info.items() if k not in ("run_dir",)},
+        **stored,
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in predictor.network.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(folder / WEIGHTS))
     (folder / INFO).write_text(json.dumps(info, indent=2, default=float), encoding="utf-8")
 
 
@@ -121,17 +123,15 @@ def check_destination(destination: Path) -> None:
         raise LaminaError(f"{destination}: {parent} is a file, not a folder; choose another output path")
 
 
-def save(predictor: Predictor, path: str | os.PathLike) -> Path:
+def save(model: Model, path: str | os.PathLike) -> Path:
     """Save a model directory atomically. ``lamina.load(path)`` reads it back."""
-    if getattr(predictor, "task", None) == "recommendation":  # lamina.recommend.model.Recommender
-        return predictor.save(path)  # type: ignore[attr-defined]
     destination = Path(path)
     check_destination(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.with_name(f".{destination.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    write_model(predictor, staging)
+    write_model(model, staging)
     publish(staging, destination)
     return destination
 
@@ -178,54 +178,27 @@ def check_weights(folder: Path, weights: dict[str, torch.Tensor], expected: dict
         raise LaminaError(f"{folder / WEIGHTS}: the weights do not match {INFO} (another model's file?); retrain")
 
 
-def declared_shapes(preprocessor: Preprocessor) -> dict[str, tuple[int, ...]] | None:
-    """The tensor shapes ``lamina.json`` implies, from a network built on the meta device (nothing allocated);
-    None for a network that cannot be built there."""
-    try:
-        with torch.device("meta"):
-            network = preprocessor.network()
-    except Exception:  # noqa: BLE001  a type that loads files as it builds: checked after building instead
-        return None
-    return {k: tuple(v.shape) for k, v in network.state_dict().items()}
+def load(path: str | os.PathLike) -> Model:
+    """Load a model directory written by ``lamina train`` or ``save``, of any task.
 
-
-def load(path: str | os.PathLike) -> Predictor:
-    """Load a model directory written by ``lamina train`` or ``save``.
-
-    ``lamina.json`` is checked against its schema and every tensor it implies against the weights file's header
-    before anything is allocated.
+    ``lamina.json`` is checked against its schema, and the network it describes is planned on the meta device and
+    checked against the weights file's tensors before it is built, so a file declaring a huge size allocates nothing.
 
     >>> model = lamina.load("runs/breast_cancer")   # doctest: +SKIP
     """
     folder = Path(path)
     info = read_info(folder)
-    if info.get("task") == "recommendation":  # a two-tower recommender: lamina.recommend.model.Recommender
-        from lamina.recommend.model import load_recommender
+    task = info.get("task", "prediction")  # written by every version that had a second task
+    if task not in MODELS:
+        raise LaminaError(f"{folder / INFO}: a model of task {task!r}, which this Lamina does not know; upgrade Lamina")
+    tensors = read_weights(folder)
 
-        return load_recommender(folder, info)  # type: ignore[return-value]
+    def check(weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], consistent: bool = True) -> None:
+        check_weights(folder, weights, expected, consistent)
+
     try:
-        config = validate_config(info["config"], source=str(folder / INFO))
-        preprocessor = Preprocessor(config, info["preprocessor"])
-        unfitted = [t.name for t in [*preprocessor.inputs, *preprocessor.outputs] if not t.state]
-        if unfitted:
-            raise LaminaError(f"{folder / INFO}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
-                              "retrain or restore the model directory")
-        for side, types in (("inputs", preprocessor.inputs), ("outputs", preprocessor.outputs)):
-            for t in types:
-                if t.state_schema is not None:
-                    check(t.state_schema, t.state, folder / INFO, f"preprocessor.{side}.{t.name}.")
-        shapes = declared_shapes(preprocessor)
-        if shapes is not None:
-            check_shapes(folder / WEIGHTS, tensor_shapes(folder / WEIGHTS, FIX), shapes, f"{FIX} (another model's file?)")
-        network = preprocessor.network()
-        if info.get("folds"):  # cross-fitted: k networks averaged (lamina.ensemble)
-            k = int(info["folds"]["k"])
-            network = Ensemble([preprocessor.network() for _ in range(k)], preprocessor.outputs)
+        model = MODELS[task].from_files(str(folder / INFO), info, tensors, check)
     except (KeyError, TypeError, ValueError) as e:
         raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None
-    weights = read_weights(folder)
-    check_weights(folder, weights, network.state_dict())
-    network.load_state_dict(weights)
-    meta = {k: v for k, v in info.items() if k not in ("config", "preprocessor")}
-    meta["run_dir"] = str(folder)
-    return Predictor(preprocessor, network, meta)
+    model.info["run_dir"] = str(folder)
+    return model

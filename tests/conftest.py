@@ -123,6 +123,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _server.close()
 
 
+def stop_after(epoch: int):
+    """An ``on_epoch`` hook for ``fit`` that ends the run after ``epoch`` as a crash would (its checkpoint written)."""
+    def hook(record: dict[str, Any]) -> None:
+        if record["epoch"] >= epoch:
+            raise KeyboardInterrupt
+
+    return hook
+
+
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     # The package is installed editable, but say where it is so the tests never pick up another copy.

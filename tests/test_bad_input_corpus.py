@@ -25,7 +25,7 @@ from bad_input_cases import (
     CHECKPOINT_CASES, CLI_CASES, COLUMNS, CONFIG_CASES, DATA_CASES, HUGE_TEXT, MODEL_CASES, OUTPUT_CASES, Case, Tiny,
     base_config,
 )
-from conftest import assert_ok, assert_user_error, run_cli, show, write_yaml
+from conftest import assert_ok, assert_user_error, run_cli, show, stop_after, write_yaml
 from lamina.logs import Tidy, tidy
 from lamina.run import as_config
 from lamina.serve.app import Limits, create_app
@@ -48,7 +48,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, cancer_frame: pd.DataFrame) -
     frames, sources = load_splits(parsed, base_dir)
     interrupted = folder / "runs" / "tiny.incomplete"
     with pytest.raises(KeyboardInterrupt):
-        fit(parsed, frames, sources, workdir=interrupted, verbose=False, stop_after_epoch=1)
+        fit(parsed, frames, sources, workdir=interrupted, verbose=False, on_epoch=stop_after(1))
     return Tiny(folder, data, config, Path(model.info["run_dir"]), interrupted)
 
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import assert_ok, generated_config, read_yaml, run_cli
+from conftest import assert_ok, generated_config, read_yaml, run_cli, stop_after
 from lamina.compare.noise import paired_interval, verdict
 from lamina.config import validate_config
 from lamina.data.load import load_splits
@@ -125,7 +125,8 @@ def test_folds_resume_after_a_crash_gives_the_uninterrupted_ensemble(folds_proje
     whole = fit_folds(config, frames, K, sources, workdir=tmp_path / "whole", verbose=False)
     crashed = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
-        fit_folds(config, frames, K, sources, workdir=crashed, verbose=False, stop_after=(2, 2))
+        fit_folds(config, frames, K, sources, workdir=crashed, verbose=False,
+                  on_epoch=lambda fold, record: stop_after(2)(record) if fold == 2 else None)
     assert (crashed / "fold1" / "member.json").is_file()  # fold 1 finished, fold 2 has a checkpoint
     assert (crashed / "fold2" / "checkpoint.json").is_file() and not (crashed / "fold3").exists()
     resumed = fit_folds(config, frames, K, sources, workdir=crashed, resume=True, verbose=False)

@@ -14,7 +14,8 @@ import torch
 import lamina
 from conftest import assert_user_error, generated_config, read_yaml, run_cli, write_yaml
 from lamina.checkpoint import STATE
-from lamina.training import _save, update
+from lamina.training import update
+from lamina.training.state import LoopState, save_state
 
 EPOCHS = 12
 
@@ -121,7 +122,8 @@ def test_the_grad_scaler_unscales_before_clipping_and_is_checkpointed(tmp_path: 
     net = prep.network()
     optimizer = torch.optim.AdamW(net.parameters())
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**9)
-    _save(tmp_path, net, {}, optimizer, torch.Generator(), prep, [], 1, 0.0, 1, 0, scaler)
+    save_state(tmp_path, net, LoopState({}, [], 0.0, 1, 0, 1), optimizer, torch.Generator(), scaler,
+               {"preprocessor": prep.state(), "config": prep.config.model_dump(mode="json")})
     saved = json.loads((tmp_path / STATE).read_text())["scaler"]
     restored = torch.amp.GradScaler("cpu")
     restored.load_state_dict(saved)

@@ -23,9 +23,9 @@ from lamina.config import RecommendationConfig, validate_config
 from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
 from lamina.recommend import commands
-from lamina.recommend.baselines import EASE, Popularity
-from lamina.recommend.data import prepare, split_per_user
-from lamina.recommend.metrics import csr, evaluate
+from lamina.ranking.baselines import EASE, Popularity
+from lamina.ranking.data import prepare, split_per_user
+from lamina.ranking.metrics import csr, evaluate
 
 
 # --- units --------------------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def test_leave_last_out_split_by_time_and_random():
 
 
 def test_recent_items_are_causal_and_history_leaves_out_the_target():
-    from lamina.recommend.train import history_matrix, recent_items
+    from lamina.ranking.features import history_matrix, recent_items
 
     user = np.array([0, 0, 0, 1, 0, 1])
     item = np.array([10, 11, 12, 13, 14, 15])

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 import lamina
 from conftest import (
     assert_ok, assert_user_error, cli_env, edit_config, generated_config, lamina_command, read_yaml, run_cli, show,
-    write_yaml,
+    stop_after, write_yaml,
 )
 from lamina.checkpoint import STATE, TENSORS
 from lamina.data.load import load_splits
@@ -159,7 +159,7 @@ def test_resume_after_a_crash_gives_the_uninterrupted_model(default_project: Pat
     assert_same_metrics(resumed_history, ref_history, where="metrics.jsonl")
 
 
-# --- the Python API: fit(..., stop_after_epoch) then fit(..., resume=True) ----------------------------------------
+# --- the Python API: fit(..., on_epoch=stop_after(n)) then fit(..., resume=True) ----------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_fit_resume_matches_an_uninterrupted_fit(cancer_setup, tmp_path: Path) -
 
     workdir = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        fit(config, frames, sources, workdir=workdir, verbose=False, stop_after_epoch=3)
+        fit(config, frames, sources, workdir=workdir, verbose=False, on_epoch=stop_after(3))
     assert json.loads((workdir / STATE).read_text())["epoch"] == 3
     resumed = fit(config, frames, sources, workdir=workdir, resume=True, verbose=False)
 
@@ -231,7 +231,7 @@ def test_resume_with_a_changed_config_is_refused(default_project: Path, tmp_path
     frames, sources = load_splits(config, base_dir)
     workdir = tmp_path / "runs" / f"{name}.incomplete"
     with pytest.raises(KeyboardInterrupt):
-        fit(config, frames, sources, workdir=workdir, verbose=False, stop_after_epoch=1)
+        fit(config, frames, sources, workdir=workdir, verbose=False, on_epoch=stop_after(1))
 
     change(raw)
     write_yaml(raw, config_path)

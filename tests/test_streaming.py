@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_user_error, cli_env, run_cli, write_yaml
+from conftest import assert_user_error, cli_env, run_cli, stop_after, write_yaml
 from lamina.data.load import load_splits, open_stream
 from lamina.run import as_config
 from lamina.training import fit
@@ -135,7 +135,7 @@ def test_a_streamed_run_resumes_to_the_uninterrupted_model(small: Path, tmp_path
     assert whole.predictor.metrics["test"]["label"]["roc_auc"] > 0.95
     workdir = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        fit(config, frames, sources, workdir=workdir, verbose=False, stop_after_epoch=2,
+        fit(config, frames, sources, workdir=workdir, verbose=False, on_epoch=stop_after(2),
             stream=open_stream(config, base_dir))
     resumed = fit(config, frames, sources, workdir=workdir, resume=True, verbose=False,
                   stream=open_stream(config, base_dir))

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import assert_user_error, edit_config, read_yaml, run_cli, write_yaml
+from conftest import assert_user_error, edit_config, read_yaml, run_cli, stop_after, write_yaml
 from lamina.budget import Budget, format_duration, parse_duration, progress
 from lamina.checkpoint import STATE, TENSORS
 from lamina.config import TrainerConfig, validate_config
@@ -150,7 +150,7 @@ def test_resume_counts_the_time_already_spent(timed_setup, tmp_path: Path) -> No
     workdir = tmp_path / "interrupted"
     first = FakeClock(start=50.0)
     with pytest.raises(KeyboardInterrupt):
-        fit(config, frames, sources, workdir=workdir, verbose=False, stop_after_epoch=2, clock=first)
+        fit(config, frames, sources, workdir=workdir, verbose=False, on_epoch=stop_after(2), clock=first)
     spent = json.loads((workdir / STATE).read_text())["elapsed"]
     steps = math.ceil(len(frames["train"]) / 64)
     assert spent == 2 * (steps + 1) - 1  # every read after the first, as the clock moved

@@ -45,8 +45,7 @@ def compare(config_path: str | Path, output_dir: str | Path = "runs", out_dir: s
     parsed, base_dir, _ = as_config(config_path)
     _check_requirements(parsed)
     started = time.perf_counter()
-    predictor = train(parsed if data is not None else config_path, data=data, output_dir=output_dir, verbose=verbose,
-                      report=False)
+    predictor = train(parsed if data is not None else config_path, data=data, output_dir=output_dir, verbose=verbose)
     train_seconds = time.perf_counter() - started
     frames, _ = load_splits(parsed, base_dir, data)
     run_dir = Path(predictor.info["run_dir"])

@@ -26,6 +26,7 @@ import pandas as pd
 
 from lamina.config import AUTO_FOLD_ROWS, Config
 from lamina.folds import assign_folds, fit_auto
+from lamina.logs import quiet
 from lamina.predictor import Predictor
 
 FOLDS, RESAMPLES, LEVEL = 5, 1000, 0.95
@@ -121,10 +122,7 @@ def cross_fitted(predictor: Predictor, config: Config, frames: dict[str, pd.Data
     outer = assign_folds(first.transform(pool[first.name]), folds, seed)
     train_part, valid_part, _ = config.data.split.fractions
     kept: Kept = {}
-    logger = logging.getLogger("lamina")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # the inner runs' warnings repeat the main run's
-    try:
+    with quiet():  # the inner runs' warnings repeat the main run's (a context-local threshold)
         for j in range(folds):
             rest, held = pool[outer != j], pool[outer == j]
             inner = {"train": rest, "test": held}
@@ -138,8 +136,6 @@ def cross_fitted(predictor: Predictor, config: Config, frames: dict[str, pd.Data
             for key, (index, raw) in found.items():
                 old = kept.get(key)
                 kept[key] = (index, raw) if old is None else (old[0].append(index), np.concatenate([old[1], raw]))
-    finally:
-        logger.setLevel(level)
     return pool, kept
 
 

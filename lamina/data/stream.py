@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from lamina import distributed
 from lamina.errors import LaminaError, where
 
 
@@ -27,6 +27,16 @@ from lamina.errors import LaminaError, where
 Batch = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int, int]
 # A frame of raw rows to (inputs, targets) tensors, as the in-memory splits are made (cleaning included).
 ToTensors = Callable[[pd.DataFrame], tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """The processes reading one stream: how many, which one this is, and a sum over all of them (the trainer
+    passes its process group's; one process by default). Given by the caller, so data knows nothing of DDP."""
+
+    world: int = 1
+    rank: int = 0
+    all_sum: Callable[[torch.Tensor], torch.Tensor] = lambda value: value
 
 
 class ParquetStream:
@@ -76,14 +86,15 @@ class ParquetStream:
         frame = pa.concat_tables(parts).to_pandas().iloc[:rows].reset_index(drop=True)
         return self.prepare(frame) if self.prepare else frame
 
-    def batches(self, to_tensors: ToTensors, batch_size: int, shuffle: torch.Generator) -> Iterator[Batch]:
+    def batches(self, to_tensors: ToTensors, batch_size: int, shuffle: torch.Generator,
+                ranks: Ranks = Ranks()) -> Iterator[Batch]:
         """One epoch of batches for this rank: its share of the row groups, ``shuffle_row_groups`` at a time, rows
         shuffled within each window; a short remainder is carried into the next window.
 
         Under DDP each rank's batch is its slice of a global batch of ``batch_size`` rows, and the epoch ends for
         every rank as soon as one runs out (so all take the same number of steps; the leftover rows are other rows
         next epoch, as the row groups are dealt out afresh)."""
-        world, here = distributed.world_size(), distributed.rank()
+        world, here = ranks.world, ranks.rank
         # Two draws from the shared generator, the same on every rank (so they deal the same order next epoch too);
         # the rows are shuffled by a generator of this rank's own, as ranks read different windows.
         order = torch.randperm(len(self.group_rows), generator=shuffle).tolist()
@@ -100,7 +111,7 @@ class ParquetStream:
                 # A lone last row would be a batch of one, which batch norm cannot take: it joins this batch.
                 end = n if source.last and n - start == local + 1 else min(start + local, n)
                 if world > 1:
-                    rows, total = _agree(end - start)
+                    rows, total = _agree(end - start, ranks)
                     if rows < 0:
                         return
                 else:
@@ -110,7 +121,7 @@ class ParquetStream:
                 start = end
             source.carry = _tail(inputs, targets, start) if start < n else None
         if world > 1:
-            _agree(0)  # this rank is out of rows: tell the others, who may still be waiting for a step
+            _agree(0, ranks)  # this rank is out of rows: tell the others, who may still be waiting for a step
 
 
 class _windows:
@@ -158,12 +169,12 @@ def _tail(inputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], sta
     return ({k: v[start:].clone() for k, v in inputs.items()}, {k: v[start:].clone() for k, v in targets.items()})
 
 
-def _agree(rows: int) -> tuple[int, int]:
+def _agree(rows: int, ranks: Ranks) -> tuple[int, int]:
     """Every rank says how many rows its next batch has (0: none left): (this rank's rows, the global batch's rows),
     or (-1, 0) when some rank has none, which ends the epoch everywhere."""
     have = torch.tensor([1 if rows else 0, rows], dtype=torch.int64)
-    have = distributed.all_sum(have)
-    if int(have[0]) < distributed.world_size():
+    have = ranks.all_sum(have)
+    if int(have[0]) < ranks.world:
         return -1, 0
     return rows, int(have[1])
 

@@ -8,28 +8,52 @@ nearest-neighbour index (FAISS / ScaNN / HNSW over ``item_embeddings``, inner pr
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from safetensors.torch import save_file
 
-from lamina.config import Config, validate_config
+from lamina.config import ColumnsConfig, Config, InputSpec, validate_config
 from lamina.errors import LaminaError
 from lamina.inputs.binary import label
 from lamina.preprocessor import Preprocessor
-from lamina.recommend.metrics import top_k
-from lamina.recommend.towers import TwoTower
+from lamina.ranking.metrics import top_k
+from lamina.ranking.towers import TwoTower
 
 log = logging.getLogger("lamina")
 SERVE_BATCH = 1024
 COLD_POPULAR = "unknown user: most popular items"
 COLD_FEATURES = "unknown user: scored from the user's features"
+
+
+def tower_columns(config: Config) -> tuple[ColumnsConfig, ColumnsConfig]:
+    """Each tower's columns: its ID as a category embedding, then its side columns, each with its own type."""
+    rec = config.recommendation
+    assert rec is not None
+
+    def tower(name: str, features: list[InputSpec]) -> ColumnsConfig:
+        key = InputSpec(name=name, type="category", options={"embedding_dim": rec.embedding_dim})
+        return ColumnsConfig(inputs=[key, *features], hidden=config.hidden)
+
+    return tower(rec.user, rec.user_features), tower(rec.item, rec.item_features)
+
+
+def tower_preprocessors(config: Config, state: dict[str, Any] | None = None) -> tuple[Preprocessor, Preprocessor]:
+    """One Preprocessor per tower, with the fitted ``state`` (``{"user": ..., "item": ...}``) when given."""
+    user, item = tower_columns(config)
+    state = state or {}
+    return Preprocessor(user, state.get("user")), Preprocessor(item, state.get("item"))
+
+
+def build_network(config: Config, user_prep: Preprocessor, item_prep: Preprocessor, n_items: int) -> TwoTower:
+    rec = config.recommendation
+    assert rec is not None
+    return TwoTower(user_prep.inputs, item_prep.inputs, config.hidden, rec.embedding_dim, n_items, rec.history,
+                    rec.recent)
 
 
 class Recommender:
@@ -140,15 +164,11 @@ class Recommender:
 
     evaluate = predict
 
-    # --- the model directory -------------------------------------------------------------------------------------
+    # --- the model directory (written and read by lamina.store) ------------------------------------------------
 
-    def write(self, folder: Path) -> None:
-        from lamina.store import FORMAT, FORMAT_VERSION, INFO, WEIGHTS, versions
-        from datetime import datetime, timezone
-
+    def model_files(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """What ``lamina.json`` holds of this model, and its tensors."""
         info = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "task": self.task,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
             "config": self.config.model_dump(mode="json"),
             "preprocessor": {"user": self.user_prep.state(), "item": self.item_prep.state()},
             "users": self.users, "items": self.items, "titles": self.titles,
@@ -161,49 +181,32 @@ class Recommender:
             "seen.indptr": torch.from_numpy(self.seen.indptr.astype(np.int64)),
             "seen.indices": torch.from_numpy(self.seen.indices.astype(np.int64)),
         })
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(folder / WEIGHTS))
-        (folder / INFO).write_text(json.dumps(info, indent=2, default=float), encoding="utf-8")
+        return info, tensors
 
-    def save(self, path: Any) -> Path:
-        from lamina.store import publish
-        import shutil
-
-        destination = Path(path)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        staging = destination.with_name(f".{destination.name}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        self.write(staging)
-        publish(staging, destination)
-        return destination
-
-
-def load_recommender(folder: Path, info: dict[str, Any]) -> Recommender:
-    """Read a recommendation model directory (``lamina.load`` calls this when ``task`` is ``recommendation``)."""
-    from lamina.recommend.train import build_network, tower_preprocessors
-    from lamina.store import INFO, check_weights, read_weights
-
-    try:
-        config = validate_config(info["config"], source=str(folder / INFO))
-        user_prep, item_prep = tower_preprocessors(config)
-        for prep, state in ((user_prep, info["preprocessor"]["user"]), (item_prep, info["preprocessor"]["item"])):
-            for t in prep.inputs:
-                t.state = state["inputs"][t.name]
+    @classmethod
+    def from_files(cls, source: str, info: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   check: Callable[..., None]) -> Recommender:
+        """The model ``model_files`` wrote. ``check(weights, expected, consistent)`` refuses tensors that do not
+        fit the network ``info`` describes; KeyError, TypeError or ValueError mean ``info`` is incomplete."""
+        config = validate_config(info["config"], source=source)
+        user_prep, item_prep = tower_preprocessors(config, info["preprocessor"])
+        unfitted = [t.name for t in [*user_prep.inputs, *item_prep.inputs] if not t.state]
+        if unfitted:
+            raise LaminaError(f"{source}: no fitted state for column {unfitted[0]!r}; the file is incomplete, "
+                              "retrain or restore the model directory")
         items, users = [str(i) for i in info["items"]], [str(u) for u in info["users"]]
         network = build_network(config, user_prep, item_prep, len(items))
-    except (KeyError, TypeError, ValueError) as e:
-        raise LaminaError(f"{folder / INFO}: corrupted or incomplete ({type(e).__name__}: {e}); retrain the model") from None
-    tensors = read_weights(folder)
-    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    needed = ("user_embeddings", "item_embeddings", "seen.indptr", "seen.indices")
-    check_weights(folder, weights, network.state_dict(), consistent=all(n in tensors for n in needed)
-                  and tensors["item_embeddings"].shape[0] == len(items)
-                  and tensors["user_embeddings"].shape[0] == len(users))
-    network.load_state_dict(weights)
-    network.eval()
-    indices, indptr = tensors["seen.indices"].numpy(), tensors["seen.indptr"].numpy()
-    seen = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(users), len(items)))
-    meta = {k: v for k, v in info.items() if k not in ("config", "preprocessor", "users", "items", "titles", "popularity")}
-    meta["run_dir"] = str(folder)
-    return Recommender(config, user_prep, item_prep, network, users, items, info.get("titles"),
-                       np.asarray(info["popularity"]), tensors["user_embeddings"], tensors["item_embeddings"], seen, meta)
+        weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        needed = ("user_embeddings", "item_embeddings", "seen.indptr", "seen.indices")
+        check(weights, network.state_dict(), all(n in tensors for n in needed)
+              and tensors["item_embeddings"].shape[0] == len(items)
+              and tensors["user_embeddings"].shape[0] == len(users))
+        network.load_state_dict(weights)
+        network.eval()
+        indices, indptr = tensors["seen.indices"].numpy(), tensors["seen.indptr"].numpy()
+        seen = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                             shape=(len(users), len(items)))
+        meta = {k: v for k, v in info.items()
+                if k not in ("config", "preprocessor", "users", "items", "titles", "popularity")}
+        return cls(config, user_prep, item_prep, network, users, items, info.get("titles"),
+                   np.asarray(info["popularity"]), tensors["user_embeddings"], tensors["item_embeddings"], seen, meta)
