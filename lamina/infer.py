@@ -20,6 +20,7 @@ import yaml
 from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config, validate_config
 from lamina.data.folders import is_audio_file, is_image_file
 from lamina.errors import LaminaError, where
+from lamina.inputs import INPUT_TYPES
 
 TRAIN_FRACTIONS = (0.7, 0.15, 0.15)  # the split init writes
 MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
@@ -150,20 +151,23 @@ def _yaml_name(column: str) -> str:
     return json.dumps(column, ensure_ascii=False)
 
 
-def _trainer_line(line: str, translation: bool, rows: int) -> str:
+def _trainer_line(line: str, translation: bool, rows: int, files: bool) -> str:
     # A transformer decoder trained at full learning rate from the first step can collapse to generic output: with
     # a text target the config starts with one-cycle's warm-up (30 % of the steps) instead of plain cosine decay.
     if translation and line.startswith("schedule: "):
         return "schedule: onecycle   # warm-up first: transformer decoders need it"
     if line.startswith("folds: "):
-        return _folds_line(rows, translation)
+        return _folds_line(rows, translation, files)
     return line
 
 
-def _folds_line(rows: int, translation: bool) -> str:
+def _folds_line(rows: int, translation: bool, files: bool) -> str:
     """``trainer.folds`` with the reason in a comment: the row count decides (``lamina.folds``)."""
     if translation:
         return "folds: 1   # a text output trains one network (generation does not average)"
+    if files:
+        return (f"folds: auto   # {rows} rows: one network for inputs read from files (images, audio); "
+                f"set N to cross-fit N of them")
     pooled = round(rows * (TRAIN_FRACTIONS[0] + TRAIN_FRACTIONS[1]))
     if pooled < AUTO_FOLD_ROWS:
         return (f"folds: auto   # {rows} rows ({pooled} train + validation, under {AUTO_FOLD_ROWS:,}): {AUTO_FOLDS} "
@@ -180,6 +184,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
     first_class = next((t for _, t in inferred.outputs if t in ("binary", "category")), None)
     outputs = {c for c, _ in inferred.outputs}
     translation = any(t == "text" for _, t in inferred.outputs)
+    files = any(INPUT_TYPES[t].holds_paths for _, t in inferred.inputs)
 
     def flow(section: dict) -> str:
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
@@ -218,7 +223,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int) -> str
         "hidden:",
         "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
         "trainer:",
-        "\n".join("  " + _trainer_line(line, translation, rows) for line in flow(defaults["trainer"]).splitlines()),
+        "\n".join("  " + _trainer_line(line, translation, rows, files)
+                  for line in flow(defaults["trainer"]).splitlines()),
     ]
     return "\n".join(lines) + "\n"
 
