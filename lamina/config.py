@@ -140,7 +140,8 @@ class TrainerConfig(Options):
     folds: Literal["auto"] | int = Field(
         1, description="cross-fitting (lamina.folds): N networks, each early-stopped on its own fold of the "
                        "training and validation rows, predicting with their average; 1: one network and the "
-                       "validation split; auto: 5 under 3,000 training + validation rows, else 1")
+                       "validation split; auto: 5 under 3,000 training + validation rows (inputs read "
+                       "from files: 1), else 1")
 
     @field_validator("folds")
     @classmethod

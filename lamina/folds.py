@@ -7,8 +7,9 @@ early-stops on fold i (``lamina.training.fit``, unchanged). Every row then has a
 decision threshold (and any other calibration an output type does) is tuned on all of them. The model predicts
 with the members' average (``lamina.ensemble``). The test split stays held out.
 
-``auto`` picks 5 folds when the pooled rows are under ``AUTO_FOLD_ROWS`` (docs/benchmarks.md: at 8,500 rows the folds
-cost 5x the training time and moved nothing; at a few hundred rows they are what keeps the threshold sane), else 1.
+``auto`` picks 5 folds when the pooled rows are under ``AUTO_FOLD_ROWS`` and no input is read from files, else 1
+(docs/benchmarks.md, 'Small tables': at 8,500 rows five folds cost 5-8x the training time for no measurable gain;
+at 170 rows they lift ROC-AUC and tune the threshold on 170 rows instead of 30).
 
 While training, ``<run>/fold<i>/`` holds fold i's checkpoint and, once done, its network (``member.safetensors``
 and ``member.json``), so ``--resume`` skips finished folds and resumes the interrupted one.
@@ -37,6 +38,7 @@ from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config
 from lamina.data.stream import ParquetStream
 from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError
+from lamina.inputs import INPUT_TYPES
 from lamina.model import Network
 from lamina.outputs import OUTPUT_TYPES
 from lamina.predictor import Predictor, run_network
@@ -52,7 +54,10 @@ def folds_for(config: Config, rows: int) -> int:
     folds = config.trainer.folds
     generates = any(OUTPUT_TYPES[s.type].sequence for s in config.outputs)
     if folds == "auto":
-        small = rows < AUTO_FOLD_ROWS and rows >= 2 * AUTO_FOLDS
+        # Inputs read from files (images, audio) train conv encoders at seconds an epoch: five of them would
+        # multiply a first model's wait, so auto keeps one network there (ask for N to cross-fit them).
+        files = any(INPUT_TYPES[s.type].holds_paths for s in config.inputs)
+        small = AUTO_FOLDS * 2 <= rows < AUTO_FOLD_ROWS and not files
         return AUTO_FOLDS if small and not (config.data.streaming or generates or distributed.requested()) else 1
     if folds > 1 and (config.data.streaming or generates or distributed.requested()):
         why = ("data.streaming" if config.data.streaming else "a text output" if generates else "torchrun")

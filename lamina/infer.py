@@ -22,6 +22,7 @@ from lamina.budget import format_duration
 from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config, validate_config
 from lamina.data.folders import is_audio_file, is_image_file
 from lamina.errors import LaminaError, where
+from lamina.inputs import INPUT_TYPES
 
 TRAIN_FRACTIONS = (0.7, 0.15, 0.15)  # the split init writes
 MAX_CLASSES_FOR_NUMBERS = 20  # an integer target with at most this many values reads as classes (digits 0-9)
@@ -257,13 +258,13 @@ def _text_trainer_line(line: str, text_input: bool) -> str:
     return line
 
 
-def _trainer_line(line: str, translation: bool, rows: int) -> str:
+def _trainer_line(line: str, translation: bool, rows: int, files: bool) -> str:
     # A transformer decoder trained at full learning rate from the first step can collapse to generic output: with
     # a text target the config starts with one-cycle's warm-up (30 % of the steps) instead of plain cosine decay.
     if translation and line.startswith("schedule: "):
         return "schedule: onecycle   # warm-up first: transformer decoders need it"
     if line.startswith("folds: "):
-        return _folds_line(rows, translation)
+        return _folds_line(rows, translation, files)
     return line
 
 
@@ -296,10 +297,13 @@ def _sized(line: str, sizing: Sizing | None) -> str:
     return line
 
 
-def _folds_line(rows: int, translation: bool) -> str:
+def _folds_line(rows: int, translation: bool, files: bool) -> str:
     """``trainer.folds`` with the reason in a comment: the row count decides (``lamina.folds``)."""
     if translation:
         return "folds: 1   # a text output trains one network (generation does not average)"
+    if files:
+        return (f"folds: auto   # {rows} rows: one network for inputs read from files (images, audio); "
+                f"set N to cross-fit N of them")
     pooled = round(rows * (TRAIN_FRACTIONS[0] + TRAIN_FRACTIONS[1]))
     if pooled < AUTO_FOLD_ROWS:
         return (f"folds: auto   # {rows} rows ({pooled} train + validation, under {AUTO_FOLD_ROWS:,}): {AUTO_FOLDS} "
@@ -319,6 +323,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
     translation = any(t == "text" for _, t in inferred.outputs)
     series = any(t == "timeseries" for _, t in inferred.inputs)
     text_input = not translation and any(k == "text" for _, k in inferred.inputs)
+    files = any(INPUT_TYPES[t].holds_paths for _, t in inferred.inputs)
 
     def flow(section: dict) -> str:
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
@@ -362,7 +367,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         "\n".join("  " + line for line in flow(defaults["hidden"]).splitlines()),
         "trainer:",
         "\n".join("  " + _sized(_trainer_line(_series_trainer_line(line, rows) if series
-                                               else _text_trainer_line(line, text_input), translation, rows), sizing)
+                                               else _text_trainer_line(line, text_input), translation, rows, files), sizing)
                   for line in flow(defaults["trainer"]).splitlines()),
     ]
     return "\n".join(lines) + "\n"
