@@ -44,8 +44,8 @@ class TimeseriesOptions(Options):
     normalization: Literal["channel", "none"] = Field("channel", description="channel: z-score per channel (training)")
     missing: Literal["error", "fill"] = Field(
         "error", description="NaN readings and empty cells: an error, or fill (the channel's mean; an empty row encodes as zeros)")
-    # rocket by default: on the four small aeon sets of benchmarks/series.py it matched or beat the inception CNN
-    # at a fraction of the training time (docs/benchmarks.md, "Series on small sets")
+    # rocket by default: on ItalyPowerDemand and PickupGestureWiimoteZ (benchmarks/series.py) it matched or beat
+    # the inception network in a quarter of its training time (docs/benchmarks.md, "Series on small sets")
     encoder: Literal["rocket", "inception", "cnn", "gru", "transformer"] = "rocket"
     width: int = Field(64, ge=1, description="channels of the convolutions (inception: of a module's 4 branches "
                        "together), GRU hidden size, transformer width")

@@ -56,17 +56,20 @@ def _responses(values: torch.Tensor, channels: torch.Tensor, positions: torch.Te
     not a convolution, so a row's responses are bit for bit the same however far its batch is padded (a
     convolution's rounding depends on its algorithm, and a reading equal to a bias would flip) and stay float32."""
     steps, pad = values.shape[2], dilation * (KERNEL_LENGTH - 1) // 2
+    if values.shape[1] > 1:  # a kernel is linear: sum its channels first, then one response per kernel
+        values = (values.unsqueeze(1) * channels[None, :, :, None]).sum(2)  # (n, 84, T)
     padded = F.pad(values, (pad, pad))
     shifted = [padded[:, :, j * dilation: j * dilation + steps] for j in range(KERNEL_LENGTH)]
     total = shifted[0]
     for s in shifted[1:]:
         total = total + s
-    stacked = torch.stack(shifted, dim=1)  # (n, 9, C, T)
-    picked = stacked[:, positions[:, 0]] + stacked[:, positions[:, 1]] + stacked[:, positions[:, 2]]  # (n, 84, C, T)
-    per_channel = 3 * picked - total.unsqueeze(1)
+    stacked = torch.stack(shifted, dim=1)  # (n, 9, 1 or 84, T)
     if values.shape[1] == 1:
-        return per_channel[:, :, 0]
-    return (per_channel * channels[None, :, :, None]).sum(2)
+        picked = stacked[:, positions[:, 0], 0] + stacked[:, positions[:, 1], 0] + stacked[:, positions[:, 2], 0]
+    else:  # kernel k reads its own combined channel
+        k = torch.arange(len(positions), device=values.device)
+        picked = stacked[:, positions[:, 0], k] + stacked[:, positions[:, 1], k] + stacked[:, positions[:, 2], k]
+    return 3 * picked - total  # (n, 84, T)
 
 
 def _channel_subsets(channels: int, rng: np.random.Generator) -> np.ndarray:
