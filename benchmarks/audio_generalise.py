@@ -115,13 +115,13 @@ def table(log: Path) -> None:
     models = list(dict.fromkeys(r["model"] for r in runs))
     sets = [s for s in SETS if any(s in r["accuracy"] for r in runs)]
     hard = [s for s in sets if s != "validation"]
-    print(f"{'model':<26}{'seeds':>6}" + "".join(f"{s:>10}" for s in sets) + f"{'hard mean':>11}{'train s':>9}")
+    print(f"{'model':<26}{'seeds':>6}" + "".join(f"{s:>11}" for s in sets) + f"{'hard mean':>11}{'train s':>9}")
     for m in models:
         mine = [r for r in runs if r["model"] == m]
         cells = []
         for s in sets:
             values = [r["accuracy"][s] for r in mine if s in r["accuracy"]]
-            cells.append(f"{np.median(values):>10.3f}" if values else f"{'':>10}")
+            cells.append(f"{np.median(values):>11.3f}" if values else f"{'':>11}")
         mean = np.median([np.mean([r["accuracy"][s] for s in hard]) for r in mine])
         seconds = np.median([r["train_seconds"] for r in mine])
         print(f"{m:<26}{len(mine):>6}" + "".join(cells) + f"{mean:>11.3f}{seconds:>9.0f}")
