@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
 from lamina.ranking.model import Recommender
-from lamina.schema import ModelInfo, check, read_json
+from lamina.schema import ModelInfo, check, check_shapes, read_json
 
 FORMAT, FORMAT_VERSION = "lamina-model", 1
 INFO, WEIGHTS = "lamina.json", "weights.safetensors"
@@ -173,8 +173,11 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def check_weights(folder: Path, weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
                   consistent: bool = True) -> None:
-    """Refuse weights whose names or shapes differ from the network ``lamina.json`` describes."""
-    if not consistent or set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
+    """Refuse weights whose names or shapes differ from the network ``lamina.json`` describes, naming the first
+    tensor that differs (``expected`` may be meta tensors: only names and shapes are read)."""
+    check_shapes(folder / WEIGHTS, {k: tuple(v.shape) for k, v in weights.items()},
+                 {k: tuple(v.shape) for k, v in expected.items()}, f"{FIX} (another model's file?)")
+    if not consistent:
         raise LaminaError(f"{folder / WEIGHTS}: the weights do not match {INFO} (another model's file?); retrain")
 
 
