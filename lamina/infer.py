@@ -288,10 +288,8 @@ def _sized(line: str, sizing: Sizing | None) -> str:
     """A trainer line with the sized epochs (after the note saying why) and time limit."""
     if sizing and line.startswith("epochs: "):
         written = int(line.split()[1])  # a type's own default (text: 30) stands when the budget allows more
-        if written <= sizing.epochs:
-            return line
-        note = textwrap.wrap(sizing.note, 110)
-        return "\n  ".join([*(f"# {part}" for part in note), f"epochs: {sizing.epochs}"])
+        note = textwrap.wrap(sizing.note, 110)  # written either way: it says why the time limit is what it is
+        return "\n  ".join([*(f"# {part}" for part in note), f"epochs: {min(written, sizing.epochs)}"])
     if sizing and line.startswith("time_limit: "):
         return f"time_limit: {format_duration(sizing.time_limit)}"
     return line

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from safetensors import SafetensorError, safe_open
 
 from lamina.errors import LaminaError
@@ -30,11 +30,27 @@ class PreprocessorState(Strict):
     outputs: dict[str, dict[str, Any]]
 
 
+class TowersState(Strict):
+    """A recommender's: one preprocessor per tower."""
+
+    user: PreprocessorState
+    item: PreprocessorState
+
+
+def _layout(state: Any) -> str:
+    return "<towers>" if isinstance(state, dict) and "user" in state and "inputs" not in state else "<columns>"
+
+
+# A tag in angle brackets is the layout pydantic chose, not a key of the file: key_path leaves it out.
+Preprocessors = Annotated[Union[Annotated[PreprocessorState, Tag("<columns>")], Annotated[TowersState, Tag("<towers>")]],
+                          Discriminator(_layout)]
+
+
 class ModelInfo(Strict):
     format: Literal["lamina-model"]
     format_version: int
     config: dict[str, Any]
-    preprocessor: PreprocessorState
+    preprocessor: Preprocessors
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -46,11 +62,11 @@ class CheckpointState(Strict):
     bad_epochs: int = Field(ge=0)
     param_groups: list[dict[str, Any]]
     config: dict[str, Any]
-    preprocessor: PreprocessorState
+    preprocessor: Preprocessors
 
 
 def key_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(the whole file)"
+    return ".".join(str(part) for part in loc if not str(part).startswith("<")) or "(the whole file)"
 
 
 def check(schema: type[Model], data: Any, path: Path, prefix: str = "", fix: str = "") -> Model:

@@ -156,8 +156,7 @@ def read_info(folder: Path) -> dict[str, Any]:
         raise LaminaError(
             f"{folder}: written by a newer Lamina (format {info['format_version']}); upgrade Lamina to read it"
         )
-    if info.get("task") != "recommendation":  # a recommender's file has its own layout (lamina.recommend.model)
-        check(ModelInfo, info, folder / INFO)
+    check(ModelInfo, info, folder / INFO)
     return info
 
 

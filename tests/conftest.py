@@ -132,6 +132,18 @@ def stop_after(epoch: int):
     return hook
 
 
+def example(folder: str, module: str = "make_data") -> Any:
+    """An example's script as a module, loaded from its file: every example has a ``make_data.py``, so importing one
+    by name through ``sys.path`` would hand a later test whichever was imported first."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "examples" / folder / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"examples_{folder}_{module}", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     # The package is installed editable, but say where it is so the tests never pick up another copy.

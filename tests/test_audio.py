@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 import torch
 
 import lamina.inputs.audio_decode as audio_decode
-from conftest import ROOT, assert_ok, assert_user_error, read_yaml, run_cli, write_yaml
+from conftest import assert_ok, assert_user_error, example, read_yaml, run_cli, write_yaml
 from lamina.data.read import read_table
 from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
@@ -343,8 +342,7 @@ def test_folders_of_clips_and_mixed_folders(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_init_train_predict_on_unseen_voices(tmp_path: Path) -> None:
     pytest.importorskip("espeakng_loader")
-    sys.path.insert(0, str(ROOT / "examples" / "speech_commands"))
-    from make_data import make
+    make = example("speech_commands").make
 
     words = ["yes", "no", "up", "down", "left", "right", "stop", "go"]
     table = make(tmp_path / "speech", voices=40, takes=3, seed=1, words=words)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, assert_ok, assert_user_error, read_yaml, run_cli, write_yaml
+from conftest import assert_ok, assert_user_error, example, read_yaml, run_cli, write_yaml
 from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
 from lamina.inputs.audio_augment import Perturb, PerturbOptions
@@ -220,8 +219,8 @@ def test_options_reject_backwards_ranges() -> None:
 
 def test_train_with_every_augmentation_and_recorded_noise_on_synthesised_speech(tmp_path: Path) -> None:
     pytest.importorskip("espeakng_loader")
-    sys.path.insert(0, str(ROOT / "examples" / "speech_commands"))
-    from make_data import make, noise
+    speech = example("speech_commands")
+    make, noise = speech.make, speech.noise
 
     table = make(tmp_path, voices=12, takes=2, seed=3, words=["yes", "no", "stop"])
     (tmp_path / "noise").mkdir()

@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, assert_ok, read_yaml, run_cli
+from conftest import assert_ok, example, read_yaml, run_cli
 from lamina.inputs import INPUT_TYPES
 from lamina.inputs.text import PAD, TextInput, TextOptions
 
@@ -184,12 +183,7 @@ def fortunes_folder() -> Path:
 
 
 def test_fortunes_example_reads_forty_topics_without_repeats(fortunes_folder):
-    sys.path.insert(0, str(ROOT / "examples" / "fortunes"))
-    try:
-        from make_data import read_fortunes
-    finally:
-        sys.path.pop(0)
-    frame = read_fortunes(fortunes_folder)
+    frame = example("fortunes").read_fortunes(fortunes_folder)
     assert frame["topic"].nunique() == 40 and len(frame) > 14_000
     assert not frame["text"].duplicated().any() and frame["text"].str.strip().str.len().min() > 0
     assert not frame["text"].str.contains("\n%\n").any()

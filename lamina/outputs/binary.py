@@ -145,7 +145,7 @@ class BinaryOutput(OutputType):
         else:
             ok = np.flatnonzero(recall >= target)
             best = int(ok[-1]) if ok.size else 0  # highest threshold reaching it: most precision
-        self.state["threshold"] = float(thresholds[best])
+        self.state["threshold"] = _between(proba, float(thresholds[best]))
 
     def _predict(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = expit(raw[:, 0].astype(np.float64))
@@ -194,3 +194,20 @@ class BinaryOutput(OutputType):
         from lamina.outputs.report_plots import binary_section
 
         return binary_section(self, test, raw)
+
+
+def _between(proba: np.ndarray, chosen: float) -> float:
+    """The threshold halfway, in logits, from the validation score ``chosen`` to the next lower one: the same rows
+    fall on each side, but none sits on the boundary, where a change in the last float bit (another CPU, another
+    process count) would flip its decision.
+
+    >>> round(_between(np.array([0.2, 0.5, 0.8]), 0.8), 3)
+    0.667
+    """
+    below = proba[proba < chosen]
+    logit = lambda p: float(np.log(p) - np.log1p(-p))  # noqa: E731
+    clip = lambda p: min(max(p, 1e-12), 1 - 1e-12)  # noqa: E731
+    high = logit(clip(chosen))
+    low = logit(clip(float(below.max()))) if below.size else high - 1.0
+    return float(expit((high + low) / 2))
+
