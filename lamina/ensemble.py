@@ -93,12 +93,14 @@ class Ensemble(Network):
 
     def __init__(self, members: list[Network], outputs: list[OutputType]) -> None:
         nn.Module.__init__(self)
-        if any(m.with_states for m in members):
-            raise ValueError("an ensemble averages class and number outputs; text outputs generate token by token")
+        if any(m.with_states or m.maps_from is not None for m in members):
+            raise ValueError("an ensemble averages class and number outputs; text outputs generate token by token, "
+                             "and spatial outputs (boxes, masks) are not averaged")
         self.members = nn.ModuleList(members)
         first = members[0]
         self.dense_width, self.input_names = first.dense_width, list(first.input_names)
         self.output_names, self.sequence, self.with_states = list(first.output_names), list(first.sequence), False
+        self.spatial, self.maps_from = list(first.spatial), None
         self.encoders = nn.ModuleList(_Encoders([m.encoders[j] for m in members]) for j in range(len(first.encoders)))
         self.hidden = _Hidden(members)
         width = first.hidden.out_dim

@@ -71,6 +71,29 @@ class InputType(ColumnType):
         """An ``nn.Module`` with an ``out_dim`` attribute, mapping the transformed tensor to ``(batch, out_dim)``."""
         raise NotImplementedError
 
+    # --- spatial inputs (images): the feature maps that box and mask outputs read ------------------------------
+
+    # Whether the encoder has ``feature_maps(x)`` (finest first) for spatial outputs to read.
+    spatial: ClassVar[bool] = False
+
+    def spatial_encoder(self) -> nn.Module:
+        """The encoder when a spatial output reads it: without its geometric augmentation, which training applies
+        to the pixels and the targets together (``move``)."""
+        raise NotImplementedError
+
+    def map_shapes(self, encoder: nn.Module) -> list[tuple[int, int]]:
+        """``(channels, stride)`` of each feature map, finest first."""
+        raise NotImplementedError
+
+    def draw_move(self, n: int) -> torch.Tensor | None:
+        """Training's random affine maps ``(n, 2, 3)`` (``F.affine_grid``'s: output → input, in [-1, 1]) for ``n``
+        rows, drawn from the checkpointed CPU generator; None when this input does not move its pixels."""
+        return None
+
+    def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The transformed rows ``x`` resampled through ``theta`` (what ``spatial_encoder`` then reads)."""
+        raise NotImplementedError
+
     @property
     def width(self) -> int:
         """Columns of the transformed tensor (for passthrough types, the encoder's output width)."""

@@ -23,7 +23,7 @@ from lamina.inputs.base import Options
 from lamina.inputs.files import FileInput
 from lamina.inputs.image_classical import ImageFeaturizer
 from lamina.inputs.image_decode import Geometry, load_images
-from lamina.inputs.image_encoder import Augment, ImageEncoder, cnn, resnet
+from lamina.inputs.image_encoder import Augment, ImageEncoder, cnn, resnet, warp
 
 log = logging.getLogger("lamina")
 
@@ -150,6 +150,36 @@ class ImageInput(FileInput):
         return self.options.widths[-1]
 
     def encoder(self) -> nn.Module:
+        return self._encoder(moves=True)
+
+    # --- spatial outputs read the feature maps; training moves pixels and targets together ---------------------
+
+    spatial = True
+
+    def spatial_encoder(self) -> nn.Module:
+        return self._encoder(moves=False)
+
+    def map_shapes(self, encoder: nn.Module) -> list[tuple[int, int]]:
+        return encoder.map_shapes(self.state["channels"], self.state["height"], self.state["width"])
+
+    def _augment(self, moves: bool) -> Augment | None:
+        o = self.options
+        if not o.augment:
+            return None
+        if not moves:
+            return Augment(0.0, 0.0, 0.0, False, o.brightness, o.contrast)
+        return Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast)
+
+    def draw_move(self, n: int) -> torch.Tensor | None:
+        augment = self._augment(moves=True)
+        if augment is None or not augment.moves:
+            return None
+        return augment.theta(torch.rand(n, 5) * 2 - 1)  # CPU draws: the checkpointed generator
+
+    def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        return warp(x.float() / 255, theta)
+
+    def _encoder(self, moves: bool) -> nn.Module:
         o, s = self.options, self.state
         depths = o.depths or [1] * len(o.widths)
         if len(depths) != len(o.widths):
@@ -160,8 +190,7 @@ class ImageInput(FileInput):
             body = resnet(s["channels"], size, o.widths, depths, o.batch_norm, o.dropout)
         else:
             body = cnn(s["channels"], size, o.widths, depths, o.kernel, o.pool, o.batch_norm, o.dropout)
-        augment = Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast) if o.augment else None
-        return ImageEncoder(body, self.width, s["mean"], s["std"], augment)
+        return ImageEncoder(body, self.width, s["mean"], s["std"], self._augment(moves))
 
     # --- faces: HOG + SVM for compare, pixels for explain ---------------------------------------------------------
 

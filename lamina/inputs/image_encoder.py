@@ -23,26 +23,41 @@ class Augment(nn.Module):
         self.shift, self.rotation, self.scale, self.flip = shift, rotation, scale, flip
         self.brightness, self.contrast = brightness, contrast
 
+    @property
+    def moves(self) -> bool:
+        return bool(self.shift or self.rotation or self.scale or self.flip)
+
+    def theta(self, u: torch.Tensor) -> torch.Tensor:
+        """The affine maps ``(n, 2, 3)`` of ``F.affine_grid`` (output → input, coordinates in [-1, 1]) from the
+        uniform draws ``u`` in [-1, 1]: columns 0-4 are rotation, zoom, shift x and y, and flip."""
+        n = u.shape[0]
+        angle = u[:, 0] * math.radians(self.rotation)
+        zoom = 1 + u[:, 1] * self.scale
+        mirror = torch.where(u[:, 4] > 0, -1.0, 1.0) if self.flip else torch.ones(n)
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        return torch.stack([
+            torch.stack([cos * mirror, -sin, u[:, 2] * 2 * self.shift], dim=1),
+            torch.stack([sin * mirror, cos, u[:, 3] * 2 * self.shift], dim=1),
+        ], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         u = torch.rand(n, 7) * 2 - 1  # CPU draws: the same on every device, and saved with the checkpoint
-        if self.shift or self.rotation or self.scale or self.flip:
-            angle = u[:, 0] * math.radians(self.rotation)
-            zoom = 1 + u[:, 1] * self.scale
-            mirror = torch.where(u[:, 4] > 0, -1.0, 1.0) if self.flip else torch.ones(n)
-            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-            theta = torch.stack([
-                torch.stack([cos * mirror, -sin, u[:, 2] * 2 * self.shift], dim=1),
-                torch.stack([sin * mirror, cos, u[:, 3] * 2 * self.shift], dim=1),
-            ], dim=1).to(x.device, x.dtype)
-            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if self.moves:
+            x = warp(x, self.theta(u).to(x.device, x.dtype))
         if self.brightness or self.contrast:
             gain = (1 + u[:, 5] * self.contrast).to(x.device, x.dtype).view(n, 1, 1, 1)
             offset = (u[:, 6] * self.brightness).to(x.device, x.dtype).view(n, 1, 1, 1)
             centre = x.mean(dim=(1, 2, 3), keepdim=True)
             x = (x - centre) * gain + centre + offset
         return x
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``x`` (n, C, H, W) resampled through the affine maps ``theta`` (n, 2, 3); outside the picture is 0 (black,
+    as the resize padding is; for a mask, background)."""
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def _norm(width: int, batch_norm: bool) -> nn.Module:
@@ -118,8 +133,9 @@ class ImageEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) / 255, persistent=False)
         self._channels_last = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float() / 255
+    def _prepared(self, x: torch.Tensor) -> torch.Tensor:
+        # uint8 pixels, or floats in [0, 1] that training already moved together with a spatial target
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
         if self.training and self.augment is not None:
             x = self.augment(x)
         x = (x - self.mean) / self.std
@@ -128,4 +144,32 @@ class ImageEncoder(nn.Module):
                 self.body.to(memory_format=torch.channels_last)
                 self._channels_last = True
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.body(x).mean(dim=(2, 3))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self._prepared(x)).mean(dim=(2, 3))
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The body's maps, finest first: each stage's output just before the resolution drops, and the last one
+        (what a spatial head — boxes, masks — reads, with ``map_shapes`` telling its channels and strides)."""
+        maps: list[torch.Tensor] = []
+        x = self._prepared(x)
+        for index, layer in enumerate(self.body):
+            y = layer(x)
+            if index and y.shape[-1] < x.shape[-1]:  # the input itself is not a feature map
+                maps.append(x)
+            x = y
+        return [*maps, x]
+
+    def map_shapes(self, channels: int, height: int, width: int) -> list[tuple[int, int]]:
+        """``(channels, stride)`` of each of ``feature_maps``' maps for images of ``height`` × ``width``, planned
+        from one blank image in eval mode (no running statistics touched; on the meta device when the encoder is
+        planned there, so nothing is allocated)."""
+        was, device = self.training, self.mean.device
+        self.eval()
+        try:
+            with torch.no_grad():
+                maps = self.feature_maps(torch.zeros(1, channels, height, width, device=device))
+        finally:
+            self.train(was)
+        return [(int(m.shape[1]), max(1, round(width / m.shape[-1]))) for m in maps]

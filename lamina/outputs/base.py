@@ -46,6 +46,10 @@ class OutputType(ColumnType):
     # Sequence outputs (text) are generated token by token: their head also takes the inputs' token states and,
     # in training, the target itself (``lamina.model``).
     sequence: ClassVar[bool] = False
+    # Spatial outputs (boxes, masks) read the image input's feature maps: ``head(in_dim, shapes)`` gets their
+    # ``(channels, stride)``, finest first, and the head is called ``head(h, maps)``. In training the pixels move
+    # (shift, rotation, zoom, flip) and ``follow`` moves the target with them.
+    spatial: ClassVar[bool] = False
 
     def head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
@@ -53,6 +57,11 @@ class OutputType(ColumnType):
     def loss(self) -> nn.Module:
         """A module ``loss(raw_output, target) -> scalar``."""
         raise NotImplementedError
+
+    def follow(self, target: torch.Tensor, theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """A spatial target (``transform``'s rows) moved as ``theta`` (``F.affine_grid``'s maps, output → input in
+        [-1, 1]) moved images of ``size`` (height, width)."""
+        raise NotImplementedError(f"output type {self.kind} is not spatial")
 
     def known(self, values: pd.Series) -> np.ndarray:
         """Which target values the fitted output can score (class outputs: classes seen in training)."""

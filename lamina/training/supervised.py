@@ -28,6 +28,7 @@ from lamina.errors import LaminaError
 from lamina.predictor import Predictor, run_network
 from lamina.preprocessor import Preprocessor
 from lamina.training import loop
+from lamina.training.moves import moves_for
 from lamina.training.session import Session, start
 from lamina.training.splits import Split, batch_bounds, fingerprints, make_split, memory_batches, on_device, scored_rows
 from lamina.training.task import Batch
@@ -70,6 +71,7 @@ class SupervisedTask:
         self.network = self.module = prep.network().to(device)
         self.losses = {t.name: t.loss().to(device) for t in prep.outputs}
         self.weights = {t.name: t.options.loss_weight for t in prep.outputs}
+        self.moves = moves_for(prep.inputs, prep.outputs)
         n = len(train)
         self.batch_size = min(session.trainer.batch_size, n if stream is None else stream.num_rows)
         self.bounds = batch_bounds(n, self.batch_size)
@@ -96,6 +98,8 @@ class SupervisedTask:
 
     def loss(self, model: torch.nn.Module, batch: tuple[Tensors, Tensors]) -> torch.Tensor:
         inputs, targets = batch
+        if self.moves is not None:
+            inputs, targets = self.moves(inputs, targets)
         return total_loss(model(inputs), targets, self.losses, self.weights)
 
     def sample(self) -> tuple[Tensors, Tensors]:
