@@ -177,7 +177,7 @@ class ImageInput(FileInput):
         return augment.theta(torch.rand(n, 5) * 2 - 1)  # CPU draws: the checkpointed generator
 
     def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        return warp(x.float() / 255, theta)
+        return warp(x.float(), theta)  # still in 0-255 units, as the encoder reads them
 
     def _encoder(self, moves: bool) -> nn.Module:
         o, s = self.options, self.state

@@ -134,8 +134,9 @@ class ImageEncoder(nn.Module):
         self._channels_last = False
 
     def _prepared(self, x: torch.Tensor) -> torch.Tensor:
-        # uint8 pixels, or floats in [0, 1] that training already moved together with a spatial target
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        # Pixel values in 0-255 units: uint8, or floats (explanations interpolate them; training moved them together
+        # with a spatial target)
+        x = x.float() / 255
         if self.training and self.augment is not None:
             x = self.augment(x)
         x = (x - self.mean) / self.std
