@@ -49,7 +49,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(serve_command(model, "--port", str(self.port), *args), env=environment(),
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # a readiness wait, not a timing: a loaded machine starts slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.process.stderr.read()}")
@@ -59,7 +59,7 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise AssertionError("the server did not answer /health within 90 s")
+        raise AssertionError("the server did not answer /health within 300 s")
 
     def stop(self) -> None:
         self.process.terminate()
