@@ -106,3 +106,82 @@ def test_training_scores_people_never_seen_and_calibrates_the_threshold(tmp_path
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
     reloaded = lamina.load(model.info["run_dir"])
     assert reloaded.preprocessor.outputs[0].state["threshold"] == output.state["threshold"]
+
+
+# --- end to end: eSpeak NG speakers, init → train → enroll → identify → verify, and the two served routes ---------
+
+
+@pytest.mark.slow
+def test_speakers_end_to_end(tmp_path) -> None:
+    import json
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    import lamina
+    from lamina.serve.app import create_app
+    from conftest import assert_ok, assert_user_error, example, read_yaml, run_cli, write_yaml
+
+    pytest.importorskip("espeakng_loader")
+    written = example("speakers").make(tmp_path, speakers=12, clips=6, seed=3)
+    assert len(written) == 12 and set(written.values()) == {6}
+    result = assert_ok(run_cli("init", "speakers/", "--target", "person", "--task", "identity", "-o", "id.yaml",
+                               cwd=tmp_path))
+    assert "identity of 'label'" in result.stdout
+    config = read_yaml(tmp_path / "id.yaml")
+    assert config["outputs"][0]["type"] == "identity" and config["data"]["split"]["method"] == "group"
+    config["trainer"].update({"epochs": 3, "batch_size": 32, "time_limit": None})
+    config["inputs"][0]["options"] = {"duration": 1.0, "widths": [16, 24]}
+    write_yaml(config, tmp_path / "id.yaml")
+    assert_ok(run_cli("train", "id.yaml", "-o", "runs/spk", cwd=tmp_path))
+    model = lamina.load(tmp_path / "runs" / "spk")
+    output = model.preprocessor.outputs[0]
+    test = model.info["metrics"]["test"]["label"]
+    trained_people = set(output.state["identities"])
+    assert len(trained_people) == 8 and test["identities"] == 2 and output.state["threshold"] is not None
+    held_out = sorted(set(written) - trained_people)
+    assert len(held_out) == 4
+
+    # enrol two held-out people from 3 clips each; query their other clips and a third person never enrolled
+    for person in held_out[:2]:
+        clips = sorted((tmp_path / "speakers" / person).iterdir())
+        for i, clip in enumerate(clips):
+            folder = tmp_path / ("gallery" if i < 3 else "query") / person
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(clip, folder / clip.name)
+    shutil.copytree(tmp_path / "speakers" / held_out[2], tmp_path / "query" / "stranger")
+    result = assert_ok(run_cli("enroll", "runs/spk", "gallery/", "-o", "gallery.json", cwd=tmp_path))
+    assert "2 people from 6 files" in result.stdout
+    gallery = json.loads((tmp_path / "gallery.json").read_text())
+    assert [p["name"] for p in gallery["people"]] == held_out[:2] and len(gallery["model_hash"]) == 64
+    result = assert_ok(run_cli("identify", "runs/spk", "gallery.json", "query/", "--threshold", "-1", cwd=tmp_path))
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "file,person,score,nearest" and len(lines) == 1 + 3 + 3 + 6
+    # at a threshold of -1 nobody is unknown; at 1.01 everybody is
+    assert all(line.split(",")[1] in held_out[:2] for line in lines[1:])
+    result = assert_ok(run_cli("identify", "runs/spk", "gallery.json", "query/", "--threshold", "1.01", cwd=tmp_path))
+    assert {line.split(",")[1] for line in result.stdout.strip().splitlines()[1:]} == {"unknown"}
+
+    # verify's score is the cosine of the two embeddings lamina's predictions give
+    a, b = sorted((tmp_path / "query" / "stranger").iterdir())[:2]
+    result = assert_ok(run_cli("verify", "runs/spk", a, b, cwd=tmp_path))
+    emb = np.array(model.predict(pd.DataFrame({"audio": [str(a), str(b)]}))["label"].tolist())
+    assert f"score {float(emb[0] @ emb[1]):.4f}" in result.stdout
+    assert f"threshold {output.state['threshold']:.4f}" in result.stdout
+
+    # a gallery made with another model is refused in one line
+    gallery["model_hash"] = "0" * 64
+    (tmp_path / "other.json").write_text(json.dumps(gallery))
+    assert_user_error(run_cli("identify", "runs/spk", "other.json", "query/", cwd=tmp_path), "another model")
+
+    client = TestClient(create_app(model))
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        served = client.post("/verify", files={"a": ("a.wav", fa), "b": ("b.wav", fb)}).json()
+    assert served["score"] == pytest.approx(float(emb[0] @ emb[1]), abs=1e-3)
+    with open(a, "rb") as fa, open(tmp_path / "gallery.json", "rb") as fg:
+        served = client.post("/identify", files={"file": ("q.wav", fa), "gallery": ("g.json", fg)},
+                             data={"threshold": "-1"}).json()
+    assert served["person"] in held_out[:2] and served["nearest"] == served["person"]
+    with open(a, "rb") as fa, open(tmp_path / "other.json", "rb") as fg:
+        refused = client.post("/identify", files={"file": ("q.wav", fa), "gallery": ("g.json", fg)})
+    assert refused.status_code == 422 and "another model" in refused.json()["detail"]
