@@ -25,20 +25,43 @@ SHOWN = ("eer", "tar_at_far_1e-3", "tar_at_far_1e-2", "rank1", "rank5", "dir_at_
          "unknown_rate_at_threshold")
 
 
-def make_data(out: Path, speakers: int, clips: int, seed: int) -> Path:
+def make_data(out: Path, speakers: int, clips: int, seed: int, words: int) -> Path:
     spec = importlib.util.spec_from_file_location("speakers_make_data", ROOT / "examples" / "speakers" / "make_data.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.make(out, speakers, clips, seed)
+    module.make(out, speakers, clips, seed, words)
     return out / "config.yaml"
+
+
+def counterparts(model: Any, frames: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
+    """The trained model's test metrics and the classical counterparts' on the same split."""
+    from lamina.compare.models import clean
+
+    output = model.preprocessor.outputs[0]
+    split = {name: clean(model.preprocessor, frame, name) for name, frame in frames.items()}
+    test = model.evaluate(split["test"])[output.name]
+    rows = [{"model": "lamina", "seconds": seconds, **test}]
+    for row in output.classical_counterparts(model.preprocessor.inputs, split):
+        rows.append({"model": row["model"].replace("audio features", "MFCC statistics"),
+                     "seconds": row["train_seconds"] + row["predict_seconds"], **row["metrics"]})
+    return rows
+
+
+def trained(folder: Path) -> list[dict[str, Any]]:
+    """A model already trained on the example (``lamina train``): its split remade from its config."""
+    import lamina
+    from lamina.data.load import load_splits
+
+    model = lamina.load(folder)
+    frames, _ = load_splits(model.config, folder)
+    return counterparts(model, frames, float("nan"))
 
 
 def one_seed(config: Path, seed: int, epochs: int | None) -> list[dict[str, Any]]:
     """Lamina and the classical counterparts on one split (``seed`` picks the people and the initialisation)."""
     import yaml
 
-    from lamina.compare.models import clean
     from lamina.run import run
 
     data = yaml.safe_load(config.read_text())
@@ -51,15 +74,7 @@ def one_seed(config: Path, seed: int, epochs: int | None) -> list[dict[str, Any]
     with tempfile.TemporaryDirectory() as runs:
         trained = run(data, output_dir=runs, verbose=False)
     seconds = time.perf_counter() - started
-    model, frames = trained.model, trained.frames
-    output = model.preprocessor.outputs[0]
-    rows = [{"model": "lamina", "seconds": seconds, **model.info["metrics"]["test"][output.name]}]
-    split = {name: clean(model.preprocessor, frame, name) for name, frame in frames.items()}
-    started = time.perf_counter()
-    for row in output.classical_counterparts(model.preprocessor.inputs, split):
-        rows.append({"model": row["model"].replace("audio features", "MFCC statistics"),
-                     "seconds": row["train_seconds"] + row["predict_seconds"], **row["metrics"]})
-    return rows
+    return counterparts(trained.model, trained.frames, seconds)
 
 
 def gallery_timing(dim: int = 128, people: int = 1000, queries: int = 2000) -> dict[str, float]:
@@ -86,17 +101,25 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the example config's epochs")
+    parser.add_argument("--words", type=int, default=4, help="words per clip")
     parser.add_argument("--data", type=Path, default=None, help="a folder already written by make_data.py")
+    parser.add_argument("--model", type=Path, default=None, help="score this trained model (its config's split) "
+                                                                 "instead of training one per seed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = args.data / "config.yaml" if args.data else make_data(Path(tmp), args.speakers, args.clips, 0)
         results: dict[str, list[dict[str, Any]]] = {}
-        for seed in args.seeds:
-            for row in one_seed(config, seed, args.epochs):
+        runs = [(None, trained(args.model))] if args.model else []
+        if not args.model:
+            config = (args.data / "config.yaml" if args.data
+                      else make_data(Path(tmp), args.speakers, args.clips, 0, args.words))
+            runs = ((seed, one_seed(config, seed, args.epochs)) for seed in args.seeds)
+        for seed, rows in runs:
+            for row in rows:
                 results.setdefault(row["model"], []).append(row)
                 print(f"seed {seed} {row['model']:<40} " + " ".join(f"{k} {row.get(k, float('nan')):.4f}"
                                                                     for k in SHOWN), flush=True)
-    print(f"\nmedians over seeds {args.seeds} (test speakers unseen in training):")
+    print(f"\nmedians over {'the given model' if args.model else f'seeds {args.seeds}'} (test speakers unseen in "
+          "training):")
     print(f"{'model':<40} " + " ".join(f"{k:>10}" for k in ("eer", "tar@1e-3", "rank1", "seconds")))
     medians = {m: {k: statistics.median(r[k] for r in rows) for k in ("eer", "tar_at_far_1e-3", "rank1", "seconds")}
                for m, rows in results.items()}

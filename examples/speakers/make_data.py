@@ -1,8 +1,8 @@
 """Write a speaker-identification corpus spoken by a real speech synthesiser (eSpeak NG): one person per voice.
 
 A person is one of eSpeak NG's voice variants (m1, f3, klatt2, Annie, ...) with an English accent of their own,
-picked at random per person (US, RP, Scottish, Caribbean, ...). Each clip is one word (yes, no, up, ... nine) said at
-a slightly different speed, pitch and pitch range each time, at a random point of a one-second clip, in background
+picked at random per person (US, RP, Scottish, Caribbean, ...). Each clip is four words (of yes, no, up, ... nine) said
+at a slightly different speed, pitch and pitch range each time, at a random point of the clip (1.6 s), in background
 noise at a random SNR: text-independent speaker recognition, the same voice on different words. The speech
 example's synthesiser, noise and clip placement are reused (``examples/speech_commands/make_data.py``).
 
@@ -46,20 +46,23 @@ inputs:
       pitch: 0                  # pitch, speed and vocal-tract warps would change who is speaking
       speed: [1.0, 1.0]
       vtlp: [1.0, 1.0]
-      reverb: 0.2
-      channel: 0.2
+      reverb: 0.0
+      channel: 0.0
+      noise: 0.3
+      time_masks: 1
+      freq_masks: 0             # a masked band hides the spectral envelope that tells voices apart
 outputs:
   - name: label
     type: identity
-    options: {embedding_dim: 128, margin_loss: cosface, margin: 0.3, scale: 30, target_far: 0.001}
+    options: {embedding_dim: 128, margin_loss: cosface, margin: 0.2, scale: 30, target_far: 0.001}
 hidden:
   depth: 1
   width: 256
   dropout: 0.1
 trainer:
   epochs: 30
-  batch_size: 64
-  learning_rate: 0.003
+  batch_size: 32
+  learning_rate: 0.005
   schedule: onecycle
   folds: 1
   early_stopping: {patience: 30, metric: label.eer}
@@ -77,9 +80,10 @@ def speech_module() -> Any:
     return module
 
 
-def make(out: Path, speakers: int, clips: int, seed: int, snr_db: tuple[float, float] = (15.0, 35.0)) -> dict[str, int]:
-    """Write ``clips`` clips for each of ``speakers`` voices under ``out/speakers`` and ``out/config.yaml``;
-    the number of clips written per voice."""
+def make(out: Path, speakers: int, clips: int, seed: int, words: int = 4,
+         snr_db: tuple[float, float] = (15.0, 35.0)) -> dict[str, int]:
+    """Write ``clips`` clips of ``words`` words each for each of ``speakers`` voices under ``out/speakers`` and
+    ``out/config.yaml``; the number of clips written per voice."""
     import soundfile as sf
 
     speech = speech_module()
@@ -97,16 +101,18 @@ def make(out: Path, speakers: int, clips: int, seed: int, snr_db: tuple[float, f
         for take in range(clips * 2):  # a variant may say nothing for a word: try more words than needed
             if n == clips:
                 break
-            word = str(rng.choice(speech.WORDS))
+            word = " ".join(str(w) for w in rng.choice(speech.WORDS, size=words))
             samples = speaker.say(word, f"{accent}+{voice}", rate=base_rate + int(rng.integers(-15, 16)),
                                   pitch=base_pitch + int(rng.integers(-5, 6)), pitch_range=int(rng.integers(40, 61)))
             if samples.size == 0 or np.abs(samples).max() == 0:
                 continue
-            sf.write(folder / f"{n:03d}_{word}.wav", speech.clip(samples, rng, snr_db), speech.SAMPLE_RATE,
+            sf.write(folder / f"{n:03d}_{word.replace(' ', '_')}.wav", speech.clip(samples, rng, snr_db), speech.SAMPLE_RATE,
                      subtype="PCM_16")
             n += 1
         written[voice] = n
-    (out / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    # a clip is at least a second, longer where its words are: the config's duration covers most of them
+    duration = 1.0 if words == 1 else round(0.3 * words + 0.4, 1)
+    (out / "config.yaml").write_text(CONFIG.replace("duration: 1.0", f"duration: {duration}"), encoding="utf-8")
     return written
 
 
@@ -115,10 +121,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write into (default: beside this file)")
     parser.add_argument("--speakers", type=int, default=103, help="voices, one person each (eSpeak NG has 103)")
     parser.add_argument("--clips", type=int, default=20, help="clips per person")
+    parser.add_argument("--words", type=int, default=4, help="words per clip")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    written = make(args.out, args.speakers, args.clips, args.seed)
+    written = make(args.out, args.speakers, args.clips, args.seed, args.words)
     print(f"wrote {sum(written.values())} clips of {len(written)} speakers to "
           f"{os.path.relpath(args.out / 'speakers')}/ and config.yaml")
 
