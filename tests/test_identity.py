@@ -169,7 +169,10 @@ def test_speakers_end_to_end(tmp_path) -> None:
     assert f"score {float(emb[0] @ emb[1]):.4f}" in result.stdout
     assert f"threshold {output.state['threshold']:.4f}" in result.stdout
 
-    # a gallery made with another model is refused in one line
+    # a gallery made with another model is refused in one line; so are a missing file and an init without a target
+    assert_user_error(run_cli("verify", "runs/spk", a, "nope.wav", cwd=tmp_path), "nope.wav")
+    assert_user_error(run_cli("init", "speakers/", "--task", "identity", "-o", "x.yaml", cwd=tmp_path),
+                      "--task identity")
     gallery["model_hash"] = "0" * 64
     (tmp_path / "other.json").write_text(json.dumps(gallery))
     assert_user_error(run_cli("identify", "runs/spk", "other.json", "query/", cwd=tmp_path), "another model")
