@@ -83,7 +83,7 @@ def init(
     output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing config."),
-    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | recommendation (needs --user, --item)."),
+    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | identity (--target: the person) | recommendation (needs --user, --item)."),
     user: Optional[str] = typer.Option(None, "--user", help="recommendation: the user ID column."),
     item: Optional[str] = typer.Option(None, "--item", help="recommendation: the item ID column."),
     rating: Optional[str] = typer.Option(None, "--rating", help="recommendation: an explicit rating column."),
@@ -105,8 +105,19 @@ def init(
             typer.echo(f"  {note}")
         typer.echo(f"next: lamina train {path}")
         return
+    if task == "identity" and len(target) == 1:
+        from lamina.identity.commands import init_identity_config
+
+        path, column, notes = init_identity_config(data, target[0], output, force=force, name=name)
+        typer.echo(f"wrote {path}: identity of '{column}', split by person")
+        for note in notes:
+            typer.echo(f"  {note}")
+        typer.echo(f"next: lamina train {path}")
+        return
+    if task == "identity":
+        raise LaminaError("--task identity needs one --target: the column (or a folder's subfolders) naming the person")
     if task != "prediction":
-        raise LaminaError(f"--task {task!r}: allowed: prediction, recommendation")
+        raise LaminaError(f"--task {task!r}: allowed: prediction, identity, recommendation")
     if not target:
         raise LaminaError("give the column to predict with --target COLUMN (or --task recommendation --user U --item I)")
     if any(v is not None for v in (user, item, rating, min_rating, time)):
@@ -356,6 +367,53 @@ def similar(
     from lamina.recommend.commands import similar as run_similar
 
     run_similar(model_dir, item, k)
+
+
+# --- identity models (lamina.identity) ----------------------------------------------------------------------------
+
+
+@app.command()
+@command
+def enroll(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory with an identity output."),
+    people: Path = typer.Argument(..., help="A folder of people: PEOPLE/<name>/<files>."),
+    output: Path = typer.Option(Path("gallery.json"), "--output", "-o", help="The gallery file (JSON) to write."),
+) -> None:
+    """Enrol each person of PEOPLE/ into a gallery: one template per person, with the model's hash."""
+    from lamina.identity.commands import enroll as run_enroll
+
+    typer.echo(run_enroll(model_dir, people, output))
+
+
+@app.command()
+@command
+def identify(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="The model directory the gallery was enrolled with."),
+    gallery: Path = typer.Argument(..., help="A gallery written by `lamina enroll`."),
+    query: Path = typer.Argument(..., help="A file, or a folder of files, to identify."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Cosine below which a query is unknown (default: the model's calibrated one)."),
+) -> None:
+    """Per query file: the enrolled person, or "unknown", with the score (CSV)."""
+    from lamina.identity.commands import identify as run_identify
+
+    run_identify(model_dir, gallery, query, threshold).to_csv(sys.stdout, index=False)
+
+
+@app.command()
+@command
+def verify(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="A model directory with an identity output."),
+    a: Path = typer.Argument(..., help="One file."),
+    b: Path = typer.Argument(..., help="The other file."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Cosine at which they are the same person (default: the model's calibrated one)."),
+) -> None:
+    """Are A and B the same person? The score, and the decision at the calibrated threshold."""
+    from lamina.identity.commands import verify as run_verify
+
+    typer.echo(run_verify(model_dir, a, b, threshold))
 
 
 def main() -> None:

@@ -60,11 +60,14 @@ class OutputSpec(ColumnSpec):
 
 
 class SplitConfig(Options):
-    method: Literal["auto", "random", "stratified", "column"] = Field(
-        "auto", description="auto: stratified on the first class target, else random"
+    method: Literal["auto", "random", "stratified", "column", "group"] = Field(
+        "auto", description="auto: by identity (group) for an identity target, stratified on the first class target, "
+                            "else random; group: by fractions of the values of data.split.column (every row of a "
+                            "person in one split)"
     )
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    column: str | None = Field(None, description="for method 'column': holds train / validation / test per row")
+    column: str | None = Field(None, description="for method 'column': holds train / validation / test per row; "
+                                                 "for 'group': the column whose values are kept together")
     seed: int = 42
 
 
@@ -241,7 +244,8 @@ class Config(Options):
             spec = next((s for s in self.outputs if s.name == output), None)
             if spec is None:
                 raise ValueError(f"trainer.early_stopping.metric {metric!r}: no output named {output!r}; use 'loss' or '<output>.<metric>'")
-            allowed = OUTPUT_TYPES[spec.type].metric_names
+            kind = OUTPUT_TYPES[spec.type]
+            allowed = tuple(dict.fromkeys((kind.primary_metric, *kind.metric_names)))
             if OUTPUT_TYPES[spec.type].sequence:
                 raise ValueError(f"trainer.early_stopping.metric {metric!r}: text outputs stop early on the validation "
                                  "loss (generating every epoch would cost more than training); use 'loss'")

@@ -53,14 +53,18 @@ def folds_for(config: Config, rows: int) -> int:
     """How many folds ``trainer.folds`` means for ``rows`` training + validation rows."""
     folds = config.trainer.folds
     generates = any(OUTPUT_TYPES[s.type].sequence for s in config.outputs)
+    # Folds of rows would put a person in training and in the held-out fold: identity models are split by person.
+    by_person = any(OUTPUT_TYPES[s.type].split_by_value for s in config.outputs)
     if folds == "auto":
         # Inputs read from files (images, audio) train conv encoders at seconds an epoch: five of them would
         # multiply a first model's wait, so auto keeps one network there (ask for N to cross-fit them).
         files = any(INPUT_TYPES[s.type].holds_paths for s in config.inputs)
         small = AUTO_FOLDS * 2 <= rows < AUTO_FOLD_ROWS and not files
-        return AUTO_FOLDS if small and not (config.data.streaming or generates or distributed.requested()) else 1
-    if folds > 1 and (config.data.streaming or generates or distributed.requested()):
-        why = ("data.streaming" if config.data.streaming else "a text output" if generates else "torchrun")
+        blocked = config.data.streaming or generates or by_person or distributed.requested()
+        return AUTO_FOLDS if small and not blocked else 1
+    if folds > 1 and (config.data.streaming or generates or by_person or distributed.requested()):
+        why = ("data.streaming" if config.data.streaming else "a text output" if generates
+               else "an identity output (split by person)" if by_person else "torchrun")
         raise LaminaError(f"trainer.folds: {folds} cannot be used with {why}; set trainer.folds to 1 or auto")
     return folds
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("lamina.cli", "lamina.__main__")),
     ("faces", ("lamina.compare", "lamina.serve", "lamina.recommend.commands", "lamina.recommend.__main__",
-               "lamina.tune", "lamina.sklearn", "lamina.api")),
+               "lamina.tune", "lamina.sklearn", "lamina.api", "lamina.identity")),
     ("report", ("lamina.report",)),
     ("work", ("lamina.run", "lamina.training", "lamina.tasks", "lamina.evaluate", "lamina.explain", "lamina.export",
               "lamina.probes", "lamina.recommend", "lamina.folds", "lamina.ranking.fit", "lamina.ranking.task")),

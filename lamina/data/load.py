@@ -71,10 +71,12 @@ def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = Non
     split = data.split
     method = split.method
     class_target = next((o.name for o in config.outputs if OUTPUT_TYPES[o.type].task == "classification"), None)
+    group_target = next((o.name for o in config.outputs if OUTPUT_TYPES[o.type].split_by_value), None)
     if method == "auto":
-        method = "stratified" if class_target else "random"
+        method = "group" if group_target else "stratified" if class_target else "random"
     frames = split_frame(
-        frame, method, split.fractions, split.seed, column=split.column,
+        frame, method, split.fractions, split.seed, column=split.column or group_target if method == "group"
+        else split.column,
         stratify_on=class_target if method == "stratified" else None, source=source,
     )
     return frames, {name: source for name in frames}

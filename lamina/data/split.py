@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from lamina.errors import LaminaError, where
 
 SPLITS = ("train", "validation", "test")
-METHODS = ("random", "stratified", "column")
+METHODS = ("random", "stratified", "column", "group")
 
 # Accepted spellings in a split column, after strip() and lower().
 _ALIASES = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
@@ -41,6 +41,8 @@ def split_frame(
         raise LaminaError(where(source, f"unknown data.split.method {method!r}; use one of {', '.join(METHODS)}"))
     if method == "column":
         return _by_column(df, column, source)
+    if method == "group":
+        return _by_group(df, column, fractions, seed, source)
     train_fraction, validation_fraction, test_fraction = _check_fractions(fractions, source)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LaminaError(where(source, f"data.split.seed must be a non-negative integer, got {seed!r}"))
@@ -180,6 +182,25 @@ def _by_column(df: pd.DataFrame, column: str | None, source: str | None) -> dict
     if frames["train"].empty:
         raise LaminaError(where(source, f"column {column!r} marks no rows as train; mark some rows train"))
     return frames
+
+
+def _by_group(df: pd.DataFrame, column: str | None, fractions: tuple[float, float, float], seed: int,
+              source: str | None) -> dict[str, pd.DataFrame]:
+    """Whole groups (a person's rows) to each split, by ``fractions`` of the groups: held-out people are unseen."""
+    if not column or column not in df.columns:
+        raise LaminaError(where(source, f"the group split needs data.split.column naming a column of the data (got "
+                                f"{column!r}); name the column whose values (people) are kept together"))
+    _, validation_fraction, test_fraction = _check_fractions(fractions, source)
+    groups = pd.Series(df[column].dropna().astype(str).unique())
+    if len(groups) < 2 + (validation_fraction > 0) + (test_fraction > 0):
+        raise LaminaError(where(source, f"column {column!r} has {len(groups)} distinct value(s); a split by group "
+                                "needs one for each of train, validation and test; add people or use fractions with 0"))
+    n_validation, n_test = _counts(len(groups), validation_fraction, test_fraction, source)
+    order = np.random.default_rng(seed).permutation(np.sort(groups.to_numpy()))
+    split_of = {g: "test" for g in order[:n_test]}
+    split_of.update({g: "validation" for g in order[n_test:n_test + n_validation]})
+    assigned = df[column].astype(str).map(lambda g: split_of.get(g, "train")).where(df[column].notna(), "train")
+    return {name: df[assigned.to_numpy() == name] for name in SPLITS}
 
 
 def _is_missing(value: object) -> bool:

@@ -50,6 +50,13 @@ class OutputType(ColumnType):
     # ``(channels, stride)``, finest first, and the head is called ``head(h, maps)``. In training the pixels move
     # (shift, rotation, zoom, flip) and ``follow`` moves the target with them.
     spatial: ClassVar[bool] = False
+    # Identity outputs: the split is by this target's value (its people), never by row, so held-out rows are of
+    # people never trained on; and their loss cannot score such rows, so early stopping on "loss" watches
+    # ``primary_metric`` instead.
+    split_by_value: ClassVar[bool] = False
+    scores_held_out_loss: ClassVar[bool] = True
+    # Whether ``embedding`` gives a vector per row that people are enrolled and matched by (lamina enroll).
+    embeds: ClassVar[bool] = False
 
     def head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
@@ -74,6 +81,11 @@ class OutputType(ColumnType):
         """The raw output of an ensemble from its members' ``(members, rows, width)`` raw outputs (lamina.ensemble).
         Default: their mean (numbers: the mean prediction). Class outputs average probabilities instead."""
         return raws.mean(0)
+
+    def embedding(self, raw: np.ndarray) -> np.ndarray:
+        """The L2-normalised embeddings in raw head outputs (``embeds`` types only)."""
+        raise LaminaError(f"output '{self.name}' (type {self.kind}) gives no embeddings to enrol or match people by; "
+                          "train a model with an identity output (lamina init DATA --target PERSON --task identity)")
 
     def decode(self, raw: np.ndarray) -> pd.DataFrame:
         """Raw head outputs → a frame whose first column (named after the output) is the prediction."""
@@ -128,6 +140,10 @@ class OutputType(ColumnType):
     def explained_class(self, raw: np.ndarray) -> np.ndarray | None:
         """The class explained per row when ``explained_score`` gives one score per class; None otherwise."""
         return None
+
+    def explained_class_name(self, index: int) -> str:
+        """The name of the class ``explained_class`` picked."""
+        return str(self.state["classes"][index])
 
     def explained_direction(self, raw: np.ndarray) -> np.ndarray:
         """+1 where a higher explained score supports the prediction, −1 where it opposes it."""

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lamina.errors import LaminaError
 from lamina.predictor import Predictor
+from lamina.serve.identity import add_identity_routes
 from lamina.serve.fields import NUMBER, clean as _clean, validation_errors
 from lamina.serve.limits import BodyLimit, Limits
 
@@ -241,6 +242,7 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
     async def page() -> HTMLResponse:
         return HTMLResponse(page_html(name))
 
+    add_identity_routes(app, predictor, limits)  # /verify, /identify: for an identity model only
     return app
 
 

@@ -112,6 +112,9 @@ class SupervisedTask:
         raw = run_network(self.network, self.valid.inputs)
         shown = {"val_loss": self._val_loss(raw)}
         metric = self.session.trainer.early_stopping.metric
+        blind = next((t for t in self.prep.outputs if not t.scores_held_out_loss), None)
+        if metric == "loss" and blind is not None:  # held-out people have no class in the loss: watch their metric
+            metric = f"{blind.name}.{blind.primary_metric}"
         if metric == "loss":
             return shown, shown["val_loss"]
         output, _, name = metric.partition(".")

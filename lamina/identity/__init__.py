@@ -1,0 +1,1 @@
+"""Identity models: enrol people into a gallery, identify and verify them (lamina enroll / identify / verify)."""
