@@ -1,16 +1,16 @@
 """The tune budget (``--time``): when the search must end, whether a trial may start, how long it may train.
 
 Wall-clock seconds (``time.time``), so processes and machines that join one study agree on the deadline. The
-search leaves room before the deadline for training the best config and writing its report; the room and the
-"will a trial fit" test both use the study's own estimates: of a trial, the median duration of its finished trials;
-of the report, the seconds it took in an earlier session of the study (else a share of the budget, at least
-``REPORT_SECONDS``: its explanations cost seconds whatever the budget).
+search leaves room before the deadline for the best model's report; whether a trial may start uses the study's
+own estimates: of a trial, the median duration of its finished trials; of the report, the seconds it took in an
+earlier session of the study (else a share of the budget, at least ``REPORT_SECONDS``: its explanations cost seconds
+whatever the budget).
 
 >>> clock = Deadline(start=0.0, total=200.0, now=lambda: 10.0)
->>> clock.search_end(None), clock.search_end(8.0)   # unknown trial length: a fifth held back; else 1.25 trials
-(145.0, 175.0)
->>> clock.may_start(8.0), Deadline(0.0, 200.0, now=lambda: 170.0).may_start(8.0)
-(True, False)
+>>> clock.search_end(), clock.may_start(8.0)
+(185.0, True)
+>>> Deadline(0.0, 200.0, now=lambda: 180.0).may_start(8.0)  # 8 more seconds would end past 185
+False
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import optuna
 
 REPORT_SHARE, REPORT_SECONDS = 0.05, 15.0  # held back for the best model's report until a session has timed it
-UNKNOWN_SHARE = 0.2  # of --time, held back for the final training before any trial has finished
 
 
 def trial_seconds(study: optuna.Study) -> float | None:
@@ -50,14 +49,13 @@ class Deadline:
     def end(self) -> float:
         return self.start + self.total
 
-    def search_end(self, estimate: float | None) -> float:
-        """When trials must be done: the budget less the final training (one more trial) and the report."""
-        final = self.total * UNKNOWN_SHARE if estimate is None else 1.25 * estimate
-        return self.end - final - self.report_seconds
+    def search_end(self) -> float:
+        """When trials must be done: the budget less the report."""
+        return self.end - self.report_seconds
 
     def may_start(self, estimate: float | None) -> bool:
-        """A trial starts only when, by the estimate, it finishes before the search ends."""
-        return self.now() + (estimate or 0.0) < self.search_end(estimate)
+        """A trial starts only when, by the estimate (None before any has finished), it ends before the search."""
+        return self.now() + (estimate or 0.0) < self.search_end()
 
     def left(self, until: float) -> float:
         return until - self.now()

@@ -1,14 +1,14 @@
-"""``lamina tune``: an Optuna study of a config's ``tune.space`` within ``--time``, then the best config trained.
+"""``lamina tune``: an Optuna study of a config's ``tune.space`` within ``--time``, then the best trial's model.
 
 ``runs/<name>.tune/`` holds the study (``study.db``, SQLite, unless ``--storage`` names another database),
-``trials.csv``, ``best.yaml`` and ``best/``, the best config's model directory with its ``report.html``. Workers
+``trials.csv``, ``best.yaml`` and ``best/``, the best trial's model directory with its ``report.html``. Workers
 are processes (``--jobs``); machines that share a ``--storage`` URL join the same study.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import math
 import multiprocessing
 import os
 import time
@@ -25,6 +25,7 @@ from lamina.data.load import load_splits, resolve
 from lamina.errors import LaminaError
 from lamina.logs import quiet
 from lamina.tune.clock import Deadline
+from lamina.tune.keep import take
 from lamina.tune.output import announcer, print_leaderboard, ranked, report_section
 from lamina.tune.space import check_space, current_values, default_space, with_values
 from lamina.tune.trial import Job, objective_key, storage, work, worker
@@ -104,33 +105,40 @@ def _relative_data(raw: dict[str, Any], base_dir: Path, folder: Path | None) -> 
     return raw
 
 
-def _train_best(study: optuna.Study, config: Config, space: Any, base_dir: Path, folder: Path,
-                clock: Deadline) -> tuple[Path, Any]:
-    """Write ``best.yaml`` (the config with the best trial's values) and train it into ``folder/best``."""
+def _best_model(study: optuna.Study, config: Config, space: Any, base_dir: Path, folder: Path,
+                clock: Deadline) -> tuple[Path, Path]:
+    """Write ``best.yaml`` (the config with the best trial's values) and put the best trial's model at
+    ``folder/best``; trained again only when the trial ran on another machine (its model is not here)."""
     from lamina.run import run
 
     best = ranked(study)[0]
     fixed = {k: p.fixed for k, p in space.items() if p.fixed is not None}
     raw = with_values(config.model_dump(mode="json"), {**best.params, **fixed})
     best_yaml = folder / "best.yaml"
-    best_yaml.write_text(dump_config(validate_config(_relative_data(dict(raw), base_dir, folder))), encoding="utf-8")
-    final = _relative_data(with_values(config.model_dump(mode="json"), {**best.params, **fixed}), base_dir, None)
-    final["tune"] = None
-    # What is left of --time, less the report's share, bounds the final training.
+    best_yaml.write_text(dump_config(validate_config(_relative_data(copy.deepcopy(raw), base_dir, folder))),
+                         encoding="utf-8")
+    destination = folder / "best"
+    if take(folder, best.number, destination):
+        return best_yaml, destination
+    final = _relative_data(raw, base_dir, None)
+    final["tune"], final["trainer"]["folds"] = None, 1
     left = max(1.0, clock.end - clock.now() - clock.report_seconds)
-    final["trainer"]["time_limit"] = min(left, final["trainer"]["time_limit"] or math.inf)
+    final["trainer"]["time_limit"] = min(left, final["trainer"]["time_limit"] or left)
+    log.info("trial %d ran on another machine: training its config here", best.number)
     with quiet(logging.WARNING):
-        return best_yaml, run(validate_config(final), output=folder / "best", verbose=False)
+        run(validate_config(final), output=destination, verbose=False)
+    return best_yaml, destination
 
 
 def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, storage_url: str | None = None,
-         resume: bool = False, output_dir: str | os.PathLike = "runs") -> Tuned:
-    """Search ``config_path``'s ``tune.space`` for ``budget`` (e.g. "10m"), print the leaderboard, train the best."""
+         resume: bool = False, output_dir: str | os.PathLike = "runs", started: float | None = None) -> Tuned:
+    """Search ``config_path``'s ``tune.space`` for ``budget`` (e.g. "10m"); print the leaderboard; write best.yaml,
+    the best trial's model directory and its report. ``started``: when the budget began (default: now)."""
     try:
         total = parse_duration(budget)
     except ValueError as e:
         raise LaminaError(f"--time {budget!r}: {e}") from None
-    started = time.time()
+    started = started or time.time()
     if jobs < 1:
         raise LaminaError(f"--jobs {jobs}: give 1 or more worker processes")
     path = Path(config_path)
@@ -157,26 +165,24 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
     clock = Deadline(started, total, report=study.user_attrs.get("report_seconds"))
     if not study.trials and (start := current_values(config, space)) is not None:
         study.enqueue_trial(start)  # the config as written is trial 0: the search can only improve on it
-    job = Job(str(path), url, name, clock.start, total, clock.report, threads=config.trainer.threads)
+    job = Job(str(path), url, name, str(folder), clock.start, total, clock.report, threads=config.trainer.threads)
     _run_workers(db, job, jobs, frames, sources, key)
     if not ranked(study):
         raise LaminaError(f"no trial finished within --time {budget}; give more time (one trial of this config "
                           "must train to the end)")
     study.trials_dataframe().to_csv(folder / "trials.csv", index=False)
     print_leaderboard(study, key)
-    best_yaml, trained = _train_best(study, config, space, base_dir, folder, clock)
+    best_yaml, model_dir = _best_model(study, config, space, base_dir, folder, clock)
     began = time.time()
-    _report(trained, study, key, format_duration(total))
+    _report(model_dir, frames, study, key, format_duration(total))
     study.set_user_attr("report_seconds", time.time() - began)  # the next session's estimate
-    return Tuned(study, folder, best_yaml, Path(trained.model.info["run_dir"]))
+    return Tuned(study, folder, best_yaml, model_dir)
 
 
-def _report(trained: Any, study: optuna.Study, key: str, budget: str) -> None:
+def _report(model_dir: Path, frames: Any, study: optuna.Study, key: str, budget: str) -> None:
     from lamina.report import write_report
 
-    model_dir = Path(trained.model.info["run_dir"])
     try:
-        write_report(model_dir, predictor=trained.model, frames=trained.frames,
-                     extra=[("Hyperparameter search", report_section(study, key, budget))])
+        write_report(model_dir, frames=frames, extra=[("Hyperparameter search", report_section(study, key, budget))])
     except Exception as e:  # noqa: BLE001 - the model directory is in place; the page is a bonus
         log.warning("report.html not written: %s: %s", type(e).__name__, e)

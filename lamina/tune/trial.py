@@ -26,6 +26,7 @@ from lamina.logs import quiet
 from lamina.preprocessor import Preprocessor
 from lamina.training.supervised import fit
 from lamina.tune.clock import Deadline, trial_seconds
+from lamina.tune.keep import keep, leads
 from lamina.tune.output import announcer
 from lamina.tune.space import check_space, suggest, trial_base, with_values
 
@@ -39,6 +40,7 @@ class Job:
     config: str
     storage: str
     study: str
+    folder: str  # the study folder: trials' models are kept there
     start: float
     total: float
     report: float | None = None
@@ -84,12 +86,12 @@ def _reporter(trial: optuna.Trial, key: str) -> Callable[[dict[str, Any]], None]
 
 
 def make_objective(config: Config, space: dict[str, TuneParam], frames: dict[str, pd.DataFrame],
-                   sources: dict[str, str], clock: Deadline, threads: int | None) -> Callable[[optuna.Trial], float]:
+                   sources: dict[str, str], clock: Deadline, job: Job) -> Callable[[optuna.Trial], float]:
     base, (key, _) = trial_base(config), objective_key(config)
 
     def objective(trial: optuna.Trial) -> float:
         raw = with_values(base, suggest(trial, space))
-        until = clock.search_end(trial_seconds(trial.study))
+        until = clock.search_end()
         left = clock.left(until)
         if left <= 0:
             trial.set_user_attr("stopped", "deadline")
@@ -98,7 +100,7 @@ def make_objective(config: Config, space: dict[str, TuneParam], frames: dict[str
         # Trials are scored on the validation split: one network each, cross-fitting is for the final model.
         trainer["folds"] = 1
         trainer["time_limit"] = min(left, trainer["time_limit"] or math.inf)
-        trainer["threads"] = trainer["threads"] or threads
+        trainer["threads"] = trainer["threads"] or job.threads
         try:
             with quiet():
                 fitted = fit(validate_config(raw), frames, sources, verbose=False, on_epoch=_reporter(trial, key))
@@ -111,7 +113,10 @@ def make_objective(config: Config, space: dict[str, TuneParam], frames: dict[str
         best = next(r for r in fitted.history if r["epoch"] == fitted.best_epoch)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         trial.set_user_attr("epochs", len(fitted.history))
-        return float(best[key])
+        value = float(best[key])
+        if leads(trial, value):
+            keep(Path(job.folder), trial, fitted)
+        return value
 
     return objective
 
@@ -146,7 +151,7 @@ def work(job: Job, frames: dict[str, pd.DataFrame] | None = None, sources: dict[
     if not clock.may_start(trial_seconds(study)):
         return
     callbacks = [_stopper(clock)] + ([announce] if announce else [])
-    objective = make_objective(config, space, frames, sources or {}, clock, job.threads)
+    objective = make_objective(config, space, frames, sources or {}, clock, job)
     study.optimize(objective, callbacks=callbacks, gc_after_trial=False)
 
 
