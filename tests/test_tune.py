@@ -22,7 +22,7 @@ from lamina.tune.search import write_section
 from lamina.tune.space import check_space, default_space
 from lamina.tune.trial import storage
 
-BUDGET = 30  # seconds: the brief's "30-60 s tune"; the report's share is held back from it
+BUDGET = 45  # seconds: a short tune; the report's share is held back from it
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_the_cli_refuses_an_invalid_range_with_one_line(project: Path) -> None:
 def test_no_trial_starts_that_would_end_past_the_search() -> None:
     clock = Deadline(start=0.0, total=100.0, now=lambda: 70.0)
     assert clock.search_end() == 100.0 - REPORT_SECONDS
-    assert clock.may_start(10.0) and not clock.may_start(16.0)
+    assert clock.may_start(100.0 - REPORT_SECONDS - 71.0) and not clock.may_start(100.0 - REPORT_SECONDS - 69.0)
     assert Deadline(0.0, 100.0, report=40.0, now=lambda: 40.0).search_end() == 50.0  # an earlier session's report
 
 
@@ -124,12 +124,12 @@ def test_two_workers_hold_the_budget_and_beat_or_tie_the_default(project: Path, 
     assert any(a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
                for a in trials for b in trials if a.number < b.number), [(t.datetime_start, t.datetime_complete)
                                                                        for t in trials]
-    # The budget: no trial ran past the search's end, and the command as a whole stayed within a few percent
-    # of --time, plus whatever the report took beyond the share held back for it (timed by the study).
+    # The budget: no trial ran past the search's end, and the work (the report is written last) ended within a
+    # few percent of --time, counted from the command's start. The interpreter's exit after it is not counted.
     end = max(t.datetime_complete for t in trials).timestamp()
-    assert end <= started + BUDGET - REPORT_SECONDS + 2.0, (end - started)
-    report_over = max(0.0, study.user_attrs["report_seconds"] - REPORT_SECONDS)
-    assert wall <= 1.05 * BUDGET + report_over + 1.0, (wall, study.user_attrs)
+    assert end <= started + BUDGET - REPORT_SECONDS + 1.0, (end - started, wall)
+    written = (folder / "best" / "report.html").stat().st_mtime
+    assert written - started <= 1.05 * BUDGET, (written - started, wall, study.user_attrs)
     # The best: a config that loads, its model directory with the search in its report, at least as good on
     # validation as the default config trained in this run (the default is the study's first trial).
     best = load_config(folder / "best.yaml")

@@ -3,13 +3,13 @@
 Wall-clock seconds (``time.time``), so processes and machines that join one study agree on the deadline. The
 search leaves room before the deadline for the best model's report; whether a trial may start uses the study's
 own estimates: of a trial, the median duration of its finished trials; of the report, the seconds it took in an
-earlier session of the study (else a share of the budget, at least ``REPORT_SECONDS``: its explanations cost seconds
+earlier session of the study (else a share of the budget, at least ``REPORT_SECONDS``: its figures cost seconds
 whatever the budget).
 
 >>> clock = Deadline(start=0.0, total=200.0, now=lambda: 10.0)
 >>> clock.search_end(), clock.may_start(8.0)
-(185.0, True)
->>> Deadline(0.0, 200.0, now=lambda: 180.0).may_start(8.0)  # 8 more seconds would end past 185
+(190.0, True)
+>>> Deadline(0.0, 200.0, now=lambda: 185.0).may_start(8.0)  # 8 more seconds would end past 190
 False
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-REPORT_SHARE, REPORT_SECONDS = 0.05, 15.0  # held back for the best model's report until a session has timed it
+REPORT_SHARE, REPORT_SECONDS = 0.03, 10.0  # held back for the best model's report until a session has timed it
 
 
 def trial_seconds(study: optuna.Study) -> float | None:

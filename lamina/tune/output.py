@@ -100,13 +100,22 @@ def _figure(title: str, draw: Any, study: optuna.Study) -> str:
         return paragraph(f"{title}: not drawn ({type(e).__name__}: {e})")
 
 
+def charts() -> Any:
+    """Optuna's matplotlib plots; imported before the search starts (seconds on a busy machine), so the time held
+    back for the report is spent drawing."""
+    plots.pyplot()
+    from optuna.visualization import matplotlib
+
+    return matplotlib
+
+
 def report_section(study: optuna.Study, key: str, budget: str) -> str:
-    from optuna.visualization import matplotlib as charts
+    draw = charts()
 
     header, rows = leaderboard_rows(study)
     return (paragraph(f"lamina tune: {counts(study)} within {budget}; trials scored by {key} on the validation "
                       "split (Optuna: TPE sampler, median pruner on each epoch's score).") +
             table_html([key if h == "score" else h for h in header], rows) +
-            _figure("optimisation history", charts.plot_optimization_history, study) +
-            _figure("parameter importances", charts.plot_param_importances, study) +
-            _figure("parallel coordinates", charts.plot_parallel_coordinate, study))
+            _figure("optimisation history", draw.plot_optimization_history, study) +
+            _figure("parameter importances", draw.plot_param_importances, study) +
+            _figure("parallel coordinates", draw.plot_parallel_coordinate, study))

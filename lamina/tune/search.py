@@ -26,7 +26,7 @@ from lamina.errors import LaminaError
 from lamina.logs import quiet
 from lamina.tune.clock import Deadline
 from lamina.tune.keep import take
-from lamina.tune.output import announcer, print_leaderboard, ranked, report_section
+from lamina.tune.output import announcer, charts, print_leaderboard, ranked, report_section
 from lamina.tune.space import check_space, current_values, default_space, with_values
 from lamina.tune.trial import Job, objective_key, storage, work, worker
 
@@ -71,6 +71,8 @@ def _run_workers(db: optuna.storages.RDBStorage, job: Job, jobs: int, frames: An
     if jobs == 1:
         work(job, frames, sources, announcer(key))
         return
+    # AdamW imports torch._dynamo on first use, seconds of imports: done once here, not in every forked worker.
+    import torch._dynamo  # noqa: F401
     # Forked where the system can: a worker then starts in milliseconds with the data already read, where a fresh
     # interpreter would spend seconds importing torch and reading the data again.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -160,6 +162,7 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
         raise LaminaError(f"{path}: lamina tune scores trials on the validation split, and it is empty; "
                           "give data.split.fractions a validation share or a data.validation file")
     key, direction = objective_key(config)
+    charts()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial is ours (lamina.tune.output)
     study, db = _open_study(url, name, direction, resume)
     clock = Deadline(started, total, report=study.user_attrs.get("report_seconds"))
@@ -174,15 +177,17 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
     print_leaderboard(study, key)
     best_yaml, model_dir = _best_model(study, config, space, base_dir, folder, clock)
     began = time.time()
-    _report(model_dir, frames, study, key, format_duration(total))
+    _report(model_dir, study, key, format_duration(total))
     study.set_user_attr("report_seconds", time.time() - began)  # the next session's estimate
     return Tuned(study, folder, best_yaml, model_dir)
 
 
-def _report(model_dir: Path, frames: Any, study: optuna.Study, key: str, budget: str) -> None:
+def _report(model_dir: Path, study: optuna.Study, key: str, budget: str) -> None:
+    """The best model's report.html with the search's section. Without the sections that need predictions
+    (explanations cost more than a short budget holds): ``lamina report DIR --data FILE`` draws them."""
     from lamina.report import write_report
 
     try:
-        write_report(model_dir, frames=frames, extra=[("Hyperparameter search", report_section(study, key, budget))])
+        write_report(model_dir, extra=[("Hyperparameter search", report_section(study, key, budget))])
     except Exception as e:  # noqa: BLE001 - the model directory is in place; the page is a bonus
         log.warning("report.html not written: %s: %s", type(e).__name__, e)

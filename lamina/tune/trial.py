@@ -113,6 +113,7 @@ def make_objective(config: Config, space: dict[str, TuneParam], frames: dict[str
         best = next(r for r in fitted.history if r["epoch"] == fitted.best_epoch)
         trial.set_user_attr("best_epoch", fitted.best_epoch)
         trial.set_user_attr("epochs", len(fitted.history))
+        trial.set_user_attr("train_seconds", sum(r["seconds"] for r in fitted.history))
         value = float(best[key])
         if leads(trial, value):
             keep(Path(job.folder), trial, fitted)
