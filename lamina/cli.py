@@ -173,6 +173,7 @@ def tune(
     storage: Optional[str] = typer.Option(None, "--storage", help="Optuna database URL shared by machines; default: SQLite in the run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study, keeping its finished trials."),
     output_dir: Path = typer.Option(Path("runs"), "--output-dir", help="Folder of the study folder <name>.tune."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe (Optuna's TPE), or random (random search)."),
 ) -> None:
     """Search CONFIG's hyperparameters within --time: leaderboard, best.yaml, and the best model trained."""
     import time as wall
@@ -180,7 +181,7 @@ def tune(
     started = wall.time()  # the budget counts the imports below (seconds, on a busy machine)
     from lamina.tune import command as tune_command
 
-    tune_command(config, time, jobs, storage, resume, output_dir, started)
+    tune_command(config, time, jobs, storage, resume, output_dir, started, sampler)
 
 
 @app.command()

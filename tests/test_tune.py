@@ -146,21 +146,25 @@ def test_two_workers_hold_the_budget_and_beat_or_tie_the_default(project: Path, 
 def test_a_killed_study_resumes_with_its_finished_trials(project: Path) -> None:
     process = subprocess.Popen(lamina_command("tune", "config.yaml", "--time", "2m"), cwd=project, env=cli_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    db = project / "runs" / "breast_cancer.tune" / "study.db"
     finished: dict[int, tuple[float, dict]] = {}
+    db, study = project / "runs" / "breast_cancer.tune" / "study.db", None
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 120
         while len(finished) < 2 and time.time() < deadline and process.poll() is None:
-            time.sleep(0.5)
-            if db.exists():
-                finished = complete(study_of(project))
+            time.sleep(1.0)
+            try:
+                if study is None and db.exists():
+                    study = study_of(project)
+                finished = complete(study) if study is not None else {}
+            except KeyError:  # the database is there, the study not yet
+                pass
     finally:
         process.send_signal(signal.SIGKILL)  # as a crash or a lost machine would
         out = process.communicate()[0]
     assert len(finished) >= 2, out
     assert not (project / "runs" / "breast_cancer.tune" / "best").exists()
     before = complete(study_of(project))
-    result = assert_ok(run_cli("tune", "config.yaml", "--time", "25s", "--resume", cwd=project, timeout=120))
+    result = assert_ok(run_cli("tune", "config.yaml", "--time", "30s", "--resume", cwd=project, timeout=120))
     after = study_of(project)
     kept = complete(after)
     assert all(kept[n] == before[n] for n in before), show(result)  # every finished trial is still there

@@ -13,10 +13,10 @@ __all__ = ["Tuned", "tune", "command"]
 
 
 def command(config: str | os.PathLike, budget: str, jobs: int, storage: str | None, resume: bool,
-            output_dir: str | os.PathLike, started: float | None = None) -> None:
+            output_dir: str | os.PathLike, started: float | None = None, sampler: str = "tpe") -> None:
     """What ``lamina tune`` prints after the leaderboard: where the best config and its model are."""
     try:
-        tuned = tune(config, budget, jobs, storage, resume, output_dir, started)
+        tuned = tune(config, budget, jobs, storage, resume, output_dir, started, sampler)
     except KeyboardInterrupt:
         print(f"interrupted: the finished trials are kept; continue with `lamina tune {config} --resume`",
               flush=True)

@@ -133,9 +133,11 @@ def _best_model(study: optuna.Study, config: Config, space: Any, base_dir: Path,
 
 
 def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, storage_url: str | None = None,
-         resume: bool = False, output_dir: str | os.PathLike = "runs", started: float | None = None) -> Tuned:
+         resume: bool = False, output_dir: str | os.PathLike = "runs", started: float | None = None,
+         sampler: str = "tpe") -> Tuned:
     """Search ``config_path``'s ``tune.space`` for ``budget`` (e.g. "10m"); print the leaderboard; write best.yaml,
-    the best trial's model directory and its report. ``started``: when the budget began (default: now)."""
+    the best trial's model directory and its report. ``started``: when the budget began (default: now);
+    ``sampler``: "tpe", or "random" (random search, the baseline)."""
     try:
         total = parse_duration(budget)
     except ValueError as e:
@@ -143,6 +145,8 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
     started = started or time.time()
     if jobs < 1:
         raise LaminaError(f"--jobs {jobs}: give 1 or more worker processes")
+    if sampler not in ("tpe", "random"):
+        raise LaminaError(f"--sampler {sampler!r}: use tpe or random")
     path = Path(config_path)
     config = load_config(path)
     if config.task != "prediction":
@@ -168,7 +172,8 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
     clock = Deadline(started, total, report=study.user_attrs.get("report_seconds"))
     if not study.trials and (start := current_values(config, space)) is not None:
         study.enqueue_trial(start)  # the config as written is trial 0: the search can only improve on it
-    job = Job(str(path), url, name, str(folder), clock.start, total, clock.report, threads=config.trainer.threads)
+    job = Job(str(path), url, name, str(folder), clock.start, total, clock.report, threads=config.trainer.threads,
+              sampler=sampler)
     _run_workers(db, job, jobs, frames, sources, key)
     if not ranked(study):
         raise LaminaError(f"no trial finished within --time {budget}; give more time (one trial of this config "

@@ -46,6 +46,7 @@ class Job:
     report: float | None = None
     worker: int = 0
     threads: int | None = None
+    sampler: str = "tpe"  # or "random": the baseline a benchmark compares TPE with
 
 
 def storage(url: str) -> optuna.storages.RDBStorage:
@@ -57,8 +58,10 @@ def storage(url: str) -> optuna.storages.RDBStorage:
                                           grace_period=GRACE)
 
 
-def sampler(seed: int, worker: int) -> optuna.samplers.TPESampler:
+def sampler(seed: int, worker: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
     # Each worker its own seed; constant_liar keeps parallel workers from proposing the same point.
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed + worker)
     return optuna.samplers.TPESampler(seed=seed + worker, n_startup_trials=5, constant_liar=True)
 
 
@@ -146,7 +149,7 @@ def work(job: Job, frames: dict[str, pd.DataFrame] | None = None, sources: dict[
         frames, sources = load_splits(config, Path(job.config).resolve().parent)
     clock = Deadline(job.start, job.total, report=job.report)
     study = optuna.load_study(study_name=job.study, storage=storage(job.storage),
-                              sampler=sampler(config.trainer.seed, job.worker), pruner=pruner())
+                              sampler=sampler(config.trainer.seed, job.worker, job.sampler), pruner=pruner())
     if job.worker:
         _wait_for_queue(study, clock)
     if not clock.may_start(trial_seconds(study)):
