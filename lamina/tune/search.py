@@ -68,11 +68,13 @@ def _open_study(url: str, name: str, direction: str, resume: bool) -> tuple[optu
 
 def _run_workers(db: optuna.storages.RDBStorage, job: Job, jobs: int, frames: Any, sources: Any, key: str) -> None:
     """One worker in this process, or ``jobs`` worker processes; each stops when no trial fits the budget."""
+    # AdamW imports torch._dynamo on first use, seconds of imports: done here, once, not in every forked worker,
+    # nor in the first trial (whose duration would inflate the study's estimate of a trial).
+    import torch._dynamo  # noqa: F401
+
     if jobs == 1:
         work(job, frames, sources, announcer(key))
         return
-    # AdamW imports torch._dynamo on first use, seconds of imports: done once here, not in every forked worker.
-    import torch._dynamo  # noqa: F401
     # Forked where the system can: a worker then starts in milliseconds with the data already read, where a fresh
     # interpreter would spend seconds importing torch and reading the data again.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
