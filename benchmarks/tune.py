@@ -3,8 +3,8 @@
 - cancer: scikit-learn's breast cancer table (569 rows, 30 numbers, a binary diagnosis);
 - digits: scikit-learn's 1,797 real 8×8 handwritten digits, written as PNG files (an image input, 10 classes).
 
-For each set: ``lamina init DATA --target T`` (trainer.folds set to 1 and trainer.time_limit removed, so the default,
-the trials and the tuned model are one network each on the same validation split), ``lamina train`` (the
+For each set: ``lamina init DATA --target T`` (trainer.folds set to 1, so the default, the trials and the tuned model
+are one network each on the same validation split), ``lamina train`` (the
 default), then for each budget ``lamina tune --time B`` with Optuna's TPE sampler and with ``--sampler random``,
 run alternately. Each row: the validation loss (what the search minimises), test accuracy and test log loss of the
 model it leaves, the trials run, and the command's wall-clock seconds against the budget.
@@ -77,7 +77,7 @@ def prepare(name: str, out: Path) -> tuple[Path, str]:
     data, target = SETS[name](folder)
     lamina("init", data.name, "--target", target, "--force", cwd=folder)
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-    config["trainer"]["folds"], config["trainer"]["time_limit"] = 1, None
+    config["trainer"]["folds"] = 1
     config["name"] = name
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return folder, target
@@ -88,7 +88,12 @@ def tuned(folder: Path, target: str, budget: int, sampler: str) -> dict[str, flo
     raw = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
     raw["name"] = run
     (folder / f"{run}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    seconds, stdout = lamina("tune", f"{run}.yaml", "--time", f"{budget}s", "--sampler", sampler, cwd=folder)
+    try:
+        seconds, stdout = lamina("tune", f"{run}.yaml", "--time", f"{budget}s", "--sampler", sampler, cwd=folder)
+    except SystemExit as e:  # e.g. no trial finished within the budget: a row that says so
+        print(e, flush=True)
+        nan = float("nan")
+        return {"val_loss": nan, "test_accuracy": nan, "test_log_loss": nan, "trials": 0, "seconds": nan}
     study = folder / "runs" / f"{run}.tune"
     trials = sum(1 for line in stdout.splitlines() if line.startswith("trial "))
     return {**scores(study / "best", target), "trials": trials, "seconds": seconds}

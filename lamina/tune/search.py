@@ -134,6 +134,18 @@ def _best_model(study: optuna.Study, config: Config, space: Any, base_dir: Path,
     return best_yaml, destination
 
 
+def _config_and_space(path: Path) -> tuple[Config, dict[str, Any]]:
+    """The config and its checked search space; the default space is written into the file first if it has none."""
+    config = load_config(path)
+    if config.task != "prediction":
+        raise LaminaError(f"{path}: lamina tune searches prediction configs; task {config.task!r} is not supported yet")
+    if config.tune is None:
+        write_section(path, config)
+        config = load_config(path)
+        log.info("%s: wrote the default search space as its tune: section; edit it and rerun to change it", path)
+    return config, check_space(config, str(path))
+
+
 def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, storage_url: str | None = None,
          resume: bool = False, output_dir: str | os.PathLike = "runs", started: float | None = None,
          sampler: str = "tpe") -> Tuned:
@@ -150,14 +162,7 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
     if sampler not in ("tpe", "random"):
         raise LaminaError(f"--sampler {sampler!r}: use tpe or random")
     path = Path(config_path)
-    config = load_config(path)
-    if config.task != "prediction":
-        raise LaminaError(f"{path}: lamina tune searches prediction configs; task {config.task!r} is not supported yet")
-    if config.tune is None:
-        write_section(path, config)
-        config = load_config(path)
-        log.info("%s: wrote the default search space as its tune: section; edit it and rerun to change it", path)
-    space = check_space(config, str(path))
+    config, space = _config_and_space(path)
     name = config.name or path.stem
     folder = Path(output_dir) / f"{name}.tune"
     folder.mkdir(parents=True, exist_ok=True)
