@@ -75,6 +75,8 @@ def prepare(name: str, out: Path) -> tuple[Path, str]:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     data, target = SETS[name](folder)
+    if (folder / "config.yaml").is_file():  # an earlier run's: its default model is kept with it
+        return folder, target
     lamina("init", data.name, "--target", target, "--force", cwd=folder)
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
     config["trainer"]["folds"] = 1
@@ -108,7 +110,9 @@ def main() -> None:
     rows = []
     for name in args.sets.split(","):
         folder, target = prepare(name, args.out)
-        seconds, _ = lamina("train", "config.yaml", "--output", "runs/default", "--quiet", cwd=folder)
+        seconds = float("nan")
+        if not (folder / "runs" / "default" / "lamina.json").is_file():  # kept from an earlier run of this script
+            seconds, _ = lamina("train", "config.yaml", "--output", "runs/default", "--quiet", cwd=folder)
         rows.append((name, "-", "default", {**scores(folder / "runs" / "default", target), "trials": 1,
                                            "seconds": seconds}))
         for i, budget in enumerate(int(b) for b in args.budgets.split(",")):
