@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from typing import Any
 
@@ -86,8 +87,11 @@ def print_leaderboard(study: optuna.Study, key: str) -> None:
     Console(width=max(Console().width, 120)).print(table)
 
 
-def _figure(title: str, draw: Any, study: optuna.Study) -> str:
-    """One of Optuna's matplotlib plots as an embedded PNG; a plot that cannot be drawn says why."""
+def _figure(title: str, draw: Any, study: optuna.Study, until: float) -> str:
+    """One of Optuna's matplotlib plots as an embedded PNG; a plot that cannot be drawn says why, and past
+    ``until`` (the end of --time) none is started."""
+    if time.time() >= until:
+        return paragraph(f"{title}: not drawn, --time was spent (`lamina tune --resume` with more time draws it)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
@@ -109,13 +113,13 @@ def charts() -> Any:
     return matplotlib
 
 
-def report_section(study: optuna.Study, key: str, budget: str) -> str:
+def report_section(study: optuna.Study, key: str, budget: str, until: float = float("inf")) -> str:
     draw = charts()
 
     header, rows = leaderboard_rows(study)
     return (paragraph(f"lamina tune: {counts(study)} within {budget}; trials scored by {key} on the validation "
                       "split (Optuna: TPE sampler, median pruner on each epoch's score).") +
             table_html([key if h == "score" else h for h in header], rows) +
-            _figure("optimisation history", draw.plot_optimization_history, study) +
-            _figure("parameter importances", draw.plot_param_importances, study) +
-            _figure("parallel coordinates", draw.plot_parallel_coordinate, study))
+            _figure("optimisation history", draw.plot_optimization_history, study, until) +
+            _figure("parameter importances", draw.plot_param_importances, study, until) +
+            _figure("parallel coordinates", draw.plot_parallel_coordinate, study, until))

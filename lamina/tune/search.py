@@ -189,17 +189,17 @@ def tune(config_path: str | os.PathLike, budget: str = "10m", jobs: int = 1, sto
     print_leaderboard(study, key)
     best_yaml, model_dir = _best_model(study, config, space, base_dir, folder, clock)
     began = time.time()
-    _report(model_dir, study, key, format_duration(total))
+    _report(model_dir, study, key, format_duration(total), clock.end)
     study.set_user_attr("report_seconds", time.time() - began)  # the next session's estimate
     return Tuned(study, folder, best_yaml, model_dir)
 
 
-def _report(model_dir: Path, study: optuna.Study, key: str, budget: str) -> None:
+def _report(model_dir: Path, study: optuna.Study, key: str, budget: str, until: float) -> None:
     """The best model's report.html with the search's section. Without the sections that need predictions
     (explanations cost more than a short budget holds): ``lamina report DIR --data FILE`` draws them."""
     from lamina.report import write_report
 
     try:
-        write_report(model_dir, extra=[("Hyperparameter search", report_section(study, key, budget))])
+        write_report(model_dir, extra=[("Hyperparameter search", report_section(study, key, budget, until))])
     except Exception as e:  # noqa: BLE001 - the model directory is in place; the page is a bonus
         log.warning("report.html not written: %s: %s", type(e).__name__, e)
