@@ -176,6 +176,27 @@ def train(
 
 @app.command()
 @command
+def tune(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="The YAML config; its tune: section is the search space (written if absent)."),
+    time: str = typer.Option("10m", "--time", help="The whole budget, best model's training included: '90s', '10m', '1h'."),
+    jobs: int = typer.Option(1, "--jobs", help="Trials at once on this machine (worker processes)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna database URL shared by machines; default: SQLite in the run folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the study, keeping its finished trials."),
+    output_dir: Path = typer.Option(Path("runs"), "--output-dir", help="Folder of the study folder <name>.tune."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe (Optuna's TPE), or random (random search)."),
+) -> None:
+    """Search CONFIG's hyperparameters within --time: leaderboard, best.yaml, and the best model trained."""
+    import time as wall
+
+    started = wall.time()  # the budget counts the imports below (seconds, on a busy machine)
+    from lamina.tune import command as tune_command
+
+    tune_command(config, time, jobs, storage, resume, output_dir, started, sampler)
+
+
+@app.command()
+@command
 def evaluate(
     ctx: typer.Context,
     model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),

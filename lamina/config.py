@@ -200,6 +200,36 @@ class ColumnsConfig(Options):
     hidden: HiddenConfig = Field(default_factory=HiddenConfig)
 
 
+class TuneParam(Options):
+    """One key of ``tune.space``: a range (``low``/``high``, ``log``; ``integer`` for whole numbers), ``choices``, or a
+    ``fixed`` value that is set without searching."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: list[Any] | None = Field(None, min_length=1)
+    fixed: Any = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TuneParam:
+        ranged = self.low is not None or self.high is not None
+        if sum((ranged, self.choices is not None, self.fixed is not None)) != 1:
+            raise ValueError("give low and high (a range), choices (a list) or fixed (a value), one of them")
+        if ranged and (self.low is None or self.high is None or not self.low < self.high):
+            raise ValueError(f"a range needs low < high (got low {self.low}, high {self.high})")
+        if self.log and ranged and self.low <= 0:  # type: ignore[operator]
+            raise ValueError(f"a log range needs low > 0 (got low {self.low})")
+        return self
+
+
+class TuneConfig(Options):
+    """``lamina tune``'s search space: config keys (``hidden.width``, ``trainer.learning_rate``,
+    ``inputs[color].options.embedding_dim``) to what each may be; ``lamina tune`` writes the defaults."""
+
+    space: dict[str, TuneParam] = Field(default_factory=dict)
+
+
 class Config(Options):
     name: str | None = Field(None, description="run name; default: the config file's name")
     task: Literal["prediction", "recommendation"] = "prediction"
@@ -209,6 +239,7 @@ class Config(Options):
     recommendation: RecommendationConfig | None = None
     hidden: HiddenConfig = Field(default_factory=HiddenConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    tune: TuneConfig | None = Field(None, description="lamina tune's search space (written by lamina tune)")
 
     @model_validator(mode="before")
     @classmethod

@@ -167,11 +167,12 @@ def _guard(title: str, build: Any, *args: Any) -> tuple[str, str]:
 
 def write_report(model_dir: str | Path, predictor: Predictor | None = None,
                  frames: dict[str, pd.DataFrame] | None = None, data: str | Path | pd.DataFrame | None = None,
-                 path: str | Path | None = None) -> Path:
+                 path: str | Path | None = None, extra: list[tuple[str, str]] | None = None) -> Path:
     """Write ``report.html`` in ``model_dir`` (or at ``path``); returns its path.
 
     ``frames`` (train / validation / test, as ``load_splits`` gives) or ``data`` (a labelled file or frame, used as
-    the test rows) enable the sections that need predictions."""
+    the test rows) enable the sections that need predictions. ``extra`` sections (title, HTML) come last: a face's
+    own (``lamina tune``'s search)."""
     from lamina.store import load, read_info
 
     folder = Path(model_dir)
@@ -201,6 +202,7 @@ def write_report(model_dir: str | Path, predictor: Predictor | None = None,
             sections.append(_guard("Layer probes", _probe_section, predictor, probe_rows))
         else:
             sections += [("Explanations", missing), ("Layer probes", missing)]
+        sections += extra or []
     finally:
         for t, cache in zip(predictor.preprocessor.inputs, previous_cache):
             t.cache_dir = cache

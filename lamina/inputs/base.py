@@ -44,6 +44,12 @@ class ColumnType:
     def transform(self, values: pd.Series) -> torch.Tensor:
         raise NotImplementedError
 
+    @classmethod
+    def tune_space(cls) -> dict[str, dict[str, Any]]:
+        """What ``lamina tune`` searches among this type's options: option name → a ``tune.space`` entry
+        (``low``/``high``/``log``/``integer``, or ``choices``). Default: nothing of the type's own."""
+        return {}
+
 
 class InputType(ColumnType):
     """One column of the input layer.

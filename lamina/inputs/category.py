@@ -49,6 +49,10 @@ class VocabularyState(BaseModel):
 
 class CategoryInput(InputType):
     kind = "category"
+
+    @classmethod
+    def tune_space(cls) -> dict[str, dict[str, Any]]:
+        return {"embedding_dim": {"choices": [4, 8, 16, 32, 64]}}
     Options = CategoryOptions
     state_schema = VocabularyState
 

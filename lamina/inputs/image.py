@@ -9,7 +9,7 @@ of each batch.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,12 @@ def _header(path: str) -> tuple[str, int, int] | None:
 
 class ImageInput(FileInput):
     kind = "image"
+
+    @classmethod
+    def tune_space(cls) -> dict[str, dict[str, Any]]:
+        # Augmentation strength: how far a training image may move, turn and zoom.
+        return {"shift": {"low": 0.0, "high": 0.2}, "rotation": {"low": 0.0, "high": 20.0},
+                "scale": {"low": 0.0, "high": 0.2}, "dropout": {"low": 0.0, "high": 0.4}}
     Options = ImageOptions
     noun = "image"
 

@@ -38,6 +38,10 @@ class BagMean(nn.Module):
 
 class SetInput(InputType):
     kind = "set"
+
+    @classmethod
+    def tune_space(cls) -> dict[str, dict[str, Any]]:
+        return {"embedding_dim": {"choices": [8, 16, 32, 64]}}
     Options = SetOptions
 
     def _split(self, values: pd.Series) -> pd.Series:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -277,6 +277,12 @@ class TransformerEncoder(nn.Module):
 
 class TextInput(InputType):
     kind = "text"
+
+    @classmethod
+    def tune_space(cls) -> dict[str, dict[str, Any]]:
+        # The pretrained encoder is left out: a user who wants it in the race adds it to the choices.
+        return {"encoder": {"choices": ["hashed", "bag", "cnn"]}, "embedding_dim": {"choices": [32, 64, 128, 256]},
+                "dropout": {"low": 0.0, "high": 0.4}}
     Options = TextOptions
 
     _tokenizer = None

@@ -196,6 +196,11 @@ class _quiet:
 
 class TimeseriesInput(InputType):
     kind = "timeseries"
+
+    @classmethod
+    def tune_space(cls) -> dict[str, dict[str, Any]]:
+        return {"encoder": {"choices": ["rocket", "inception", "cnn"]}, "jitter": {"low": 0.0, "high": 0.1},
+                "scaling": {"low": 0.0, "high": 0.2}}
     Options = TimeseriesOptions
 
     def parse(self, values: pd.Series, channels: int | None = None) -> list[np.ndarray]:
