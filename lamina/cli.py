@@ -78,7 +78,7 @@ def main_options(ctx: typer.Context, debug: bool = typer.Option(False, "--debug"
 @command
 def init(
     ctx: typer.Context,
-    data: Path = typer.Argument(..., help="A CSV, TSV, Parquet or JSONL file."),
+    data: Path = typer.Argument(..., help="A CSV, TSV, Parquet or JSONL file, or a packet capture (read as flows)."),
     target: list[str] = typer.Option([], "--target", "-t", help="Column to predict (repeat for several)."),
     output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
@@ -323,6 +323,23 @@ def report(
     from lamina.report import write_report
 
     typer.echo(f"wrote {write_report(model_dir, data=data)}")
+
+
+@app.command()
+@command
+def flows(
+    ctx: typer.Context,
+    capture: Path = typer.Argument(..., help="A pcap or pcapng file."),
+    output: Path = typer.Option(..., "--output", "-o", help="The flow table: Parquet (keeps the sizes series), CSV, TSV or JSONL."),
+    idle_timeout: float = typer.Option(120.0, "--idle-timeout", min=0.0, help="Seconds of silence that end a flow."),
+    sizes: int = typer.Option(32, "--sizes", min=1, help="Packets of each flow in its sizes series."),
+) -> None:
+    """Group CAPTURE's packets into bidirectional flows and write one row per flow."""
+    from lamina.data.flows import write_flows
+    from lamina.data.read import check_file
+
+    check_file(str(capture), capture)
+    typer.echo(write_flows(capture, output, idle_timeout=idle_timeout, sizes=sizes))
 
 
 # --- recommendations (lamina.recommend) ----------------------------------------------------------------------------
