@@ -89,6 +89,8 @@ def init(
     rating: Optional[str] = typer.Option(None, "--rating", help="recommendation: an explicit rating column."),
     min_rating: Optional[float] = typer.Option(None, "--min-rating", help="recommendation: ratings ≥ this are positives."),
     time: Optional[str] = typer.Option(None, "--time", help="recommendation: a timestamp column (temporal split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="prediction: 'time' trains on the past, tests on the future (with --time-column)."),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help="prediction: the column of times (numbers or dates) for --split time."),
 ) -> None:
     """Write a config for DATA, with each column's type inferred from its values."""
     from lamina.errors import LaminaError
@@ -111,9 +113,11 @@ def init(
         raise LaminaError("give the column to predict with --target COLUMN (or --task recommendation --user U --item I)")
     if any(v is not None for v in (user, item, rating, min_rating, time)):
         raise LaminaError("--user, --item, --rating, --min-rating and --time are for --task recommendation")
+    if (split is None) != (time_column is None) or split not in (None, "time"):
+        raise LaminaError("--split time goes with --time-column COLUMN (the other split methods: edit data.split)")
     from lamina.infer import init_config
 
-    path, inferred = init_config(data, target, output, force=force, name=name)
+    path, inferred = init_config(data, target, output, force=force, name=name, time_column=time_column)
     kinds = ", ".join(f"{c} ({k})" for c, k in inferred.outputs)
     typer.echo(f"wrote {path}: {len(inferred.inputs)} inputs → {kinds}")
     for note in inferred.notes:

@@ -60,11 +60,13 @@ class OutputSpec(ColumnSpec):
 
 
 class SplitConfig(Options):
-    method: Literal["auto", "random", "stratified", "column"] = Field(
-        "auto", description="auto: stratified on the first class target, else random"
+    method: Literal["auto", "random", "stratified", "column", "time"] = Field(
+        "auto", description="auto: stratified on the first class target, else random; time: train on the earliest "
+                            "rows of time_column, validate on the next, test on the latest"
     )
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     column: str | None = Field(None, description="for method 'column': holds train / validation / test per row")
+    time_column: str | None = Field(None, description="for method 'time': numbers or dates that order the rows")
     seed: int = 42
 
 
@@ -92,6 +94,8 @@ class DataConfig(Options):
                              "data.test instead of data.path")
         if self.split.method == "column" and not self.split.column:
             raise ValueError("data.split.method is 'column' but data.split.column is not set")
+        if self.split.method == "time" and not self.split.time_column:
+            raise ValueError("data.split.method is 'time' but data.split.time_column is not set")
         return self
 
 

@@ -62,6 +62,7 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
     feature_seconds = time.perf_counter() - started
     classes = output.task == "classification"
     folds = int(max(2, min(3, np.bincount(y["train"]).min()))) if classes else 3
+    rare = output.classical_rare(y["train"])
     rows = []
     for model_name, spec in models.models(classes, seed, folds).items():
         def use(f: tuple[pd.DataFrame, Any]) -> Any:
@@ -69,6 +70,8 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
 
         started = time.perf_counter()
         model = spec.make()
+        if rare and spec.rare is not None:
+            spec.rare(model)
         validation = (use(x["validation"]), y["validation"]) if "validation" in x else None
         spec.fit(model, use(x["train"]), y["train"], validation)
         fitted = copy.deepcopy(output)

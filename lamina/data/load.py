@@ -74,7 +74,7 @@ def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = Non
     if method == "auto":
         method = "stratified" if class_target else "random"
     frames = split_frame(
-        frame, method, split.fractions, split.seed, column=split.column,
+        frame, method, split.fractions, split.seed, column=split.time_column if method == "time" else split.column,
         stratify_on=class_target if method == "stratified" else None, source=source,
     )
     return frames, {name: source for name in frames}
