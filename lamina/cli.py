@@ -83,7 +83,7 @@ def init(
     output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing config."),
-    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | recommendation (needs --user, --item)."),
+    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | recommendation (needs --user, --item) | anomaly (no target; --target: a label for evaluation)."),
     user: Optional[str] = typer.Option(None, "--user", help="recommendation: the user ID column."),
     item: Optional[str] = typer.Option(None, "--item", help="recommendation: the item ID column."),
     rating: Optional[str] = typer.Option(None, "--rating", help="recommendation: an explicit rating column."),
@@ -107,8 +107,19 @@ def init(
             typer.echo(f"  {note}")
         typer.echo(f"next: lamina train {path}")
         return
+    if task == "anomaly":
+        from lamina.anomaly.init import init_anomaly_config
+
+        if len(target) > 1 or any(v is not None for v in (user, item, rating, min_rating, time, split)):
+            raise LaminaError("--task anomaly takes at most one --target (a label for evaluation only)")
+        path, notes = init_anomaly_config(data, output, label=target[0] if target else None, force=force, name=name)
+        typer.echo(f"wrote {path}: anomaly detection" + (f", label '{target[0]}' for evaluation" if target else ""))
+        for note in notes:
+            typer.echo(f"  {note}")
+        typer.echo(f"next: lamina train {path}")
+        return
     if task != "prediction":
-        raise LaminaError(f"--task {task!r}: allowed: prediction, recommendation")
+        raise LaminaError(f"--task {task!r}: allowed: prediction, recommendation, anomaly")
     if not target:
         raise LaminaError("give the column to predict with --target COLUMN (or --task recommendation --user U --item I)")
     if any(v is not None for v in (user, item, rating, min_rating, time)):

@@ -230,7 +230,7 @@ def size_training(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, train
     return Sizing(epochs, limit, widths, note)
 
 
-def _yaml_name(column: str) -> str:
+def yaml_name(column: str) -> str:
     """A column name as written in a YAML flow mapping: plain when it reads back the same, else quoted."""
     try:
         if yaml.safe_load(f"{{name: {column}}}") == {"name": column}:
@@ -328,7 +328,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
 
     def item(column: str, kind: str) -> str:
-        line = f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
+        line = f"  - {{name: {yaml_name(column)}, type: {kind}}}"
         if kind == "image" and sizing and sizing.image_widths and column not in outputs:  # see the trainer's note
             line = line[:-1] + f", options: {{widths: {json.dumps(sizing.image_widths)}}}}}"
         if kind == "image":  # many knobs: name them, so a reader knows what the options map may hold
@@ -355,7 +355,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         f"  path: {data_path}",
         "  split:",
         f"    method: {'time' if time_column else 'stratified' if first_class else 'random'}",
-        *([f"    time_column: {_yaml_name(time_column)}   # train on the earliest rows, test on the latest"]
+        *([f"    time_column: {yaml_name(time_column)}   # train on the earliest rows, test on the latest"]
           if time_column else []),
         f"    fractions: {list(TRAIN_FRACTIONS)}   # train, validation, test",
         "    seed: 42",
