@@ -39,6 +39,12 @@ class AnomalyModel:
     def metrics(self) -> dict[str, Any]:
         return self.info.get("metrics", {})
 
+    @property
+    def preprocessor(self) -> Preprocessor:
+        # what the prediction faces (export, serve, explain, layers, report) read first: one line, not a traceback
+        raise LaminaError("this is an anomaly model (task: anomaly): `lamina predict` and `lamina evaluate` score "
+                          "rows; export, serve, explain, layers and report do not cover it yet")
+
     def features(self, frame: pd.DataFrame, source: str | None) -> np.ndarray:
         self.prep.check_columns(frame, source, targets=False)
         return scaled(raw_features(self.prep.inputs, frame, source), self.scaling)
