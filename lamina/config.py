@@ -60,14 +60,16 @@ class OutputSpec(ColumnSpec):
 
 
 class SplitConfig(Options):
-    method: Literal["auto", "random", "stratified", "column", "group"] = Field(
+    method: Literal["auto", "random", "stratified", "column", "group", "time"] = Field(
         "auto", description="auto: by identity (group) for an identity target, stratified on the first class target, "
                             "else random; group: by fractions of the values of data.split.column (every row of a "
-                            "person in one split)"
+                            "person in one split); time: train on the earliest rows of time_column, validate on the "
+                            "next, test on the latest"
     )
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     column: str | None = Field(None, description="for method 'column': holds train / validation / test per row; "
                                                  "for 'group': the column whose values are kept together")
+    time_column: str | None = Field(None, description="for method 'time': numbers or dates that order the rows")
     seed: int = 42
 
 
@@ -95,6 +97,8 @@ class DataConfig(Options):
                              "data.test instead of data.path")
         if self.split.method == "column" and not self.split.column:
             raise ValueError("data.split.method is 'column' but data.split.column is not set")
+        if self.split.method == "time" and not self.split.time_column:
+            raise ValueError("data.split.method is 'time' but data.split.time_column is not set")
         return self
 
 
@@ -191,6 +195,37 @@ class RecommendationConfig(Options):
         return self
 
 
+class AnomalyConfig(Options):
+    """``task: anomaly``: rows assumed mostly normal, no target; a network learns them and scores how unusual each
+    row is (lamina.anomaly). A label column, when given, is used only to evaluate the scores."""
+
+    method: Literal["autoencoder", "deep_svdd"] = Field(
+        "autoencoder", description="autoencoder: reconstruction error of the inputs' features; deep_svdd: distance "
+                                   "to the centre of the rows' learned representation")
+    code_dim: int = Field(8, ge=1, le=4096, description="autoencoder bottleneck / Deep SVDD representation width")
+    threshold: Literal["budget", "quantile", "pot"] = Field(
+        "budget", description="budget: flag the top alert_budget of validation scores; quantile: above that quantile "
+                              "of validation scores; pot: an extreme-value (generalised Pareto) fit of the tail")
+    alert_budget: float = Field(0.01, gt=0, lt=1, description="share of rows flagged, for threshold budget")
+    quantile: float = Field(0.99, gt=0, lt=1, description="of validation scores, for threshold quantile")
+    pot_level: float = Field(0.98, gt=0, lt=1, description="pot: the quantile above which the tail is fitted")
+    pot_risk: float = Field(1e-3, gt=0, lt=1, description="pot: the probability of a normal row above the threshold")
+    label: str | None = Field(None, description="a column saying which rows are anomalies: evaluation only")
+    positive: str | None = Field(None, description="the label value of an anomaly; default: the rarer value")
+    train_on: Literal["all", "normal"] = Field(
+        "all", description="normal: leave the labelled anomalies out of training (the label must be given)")
+    baselines: list[Literal["isolation_forest", "lof", "knn"]] = Field(
+        default_factory=lambda: ["isolation_forest", "lof", "knn"],
+        description="classical detectors fitted on the same training rows and features")
+    neighbours: int = Field(10, ge=1, description="k of LOF and of the kNN distance")
+
+    @model_validator(mode="after")
+    def _label(self) -> AnomalyConfig:
+        if self.train_on == "normal" and not self.label:
+            raise ValueError("train_on 'normal' needs label (the column saying which rows are anomalies)")
+        return self
+
+
 class ColumnsConfig(Options):
     """The part of a config a ``Preprocessor`` reads: its input and output columns and the hidden layers. A
     recommender's towers each have one (its ID and side columns, no outputs), derived from ``recommendation``."""
@@ -232,11 +267,12 @@ class TuneConfig(Options):
 
 class Config(Options):
     name: str | None = Field(None, description="run name; default: the config file's name")
-    task: Literal["prediction", "recommendation"] = "prediction"
+    task: Literal["prediction", "recommendation", "anomaly"] = "prediction"
     data: DataConfig = Field(default_factory=DataConfig)
     inputs: list[InputSpec] = Field(default_factory=list)
     outputs: list[OutputSpec] = Field(default_factory=list)
     recommendation: RecommendationConfig | None = None
+    anomaly: AnomalyConfig | None = None
     hidden: HiddenConfig = Field(default_factory=HiddenConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     tune: TuneConfig | None = Field(None, description="lamina tune's search space (written by lamina tune)")
@@ -256,6 +292,15 @@ class Config(Options):
             return raw
         if raw.get("recommendation") is not None:
             raise ValueError("recommendation: only used with 'task: recommendation'")
+        if raw.get("task") == "anomaly":
+            if raw.get("outputs"):
+                raise ValueError("outputs are not used with task 'anomaly' (no target: every row gets a score); a "
+                                 "label column for evaluation goes in anomaly.label")
+            if not raw.get("inputs"):
+                raise ValueError("inputs: required but missing (task 'anomaly' scores rows from their inputs)")
+            return {**raw, "anomaly": raw.get("anomaly") or {}}
+        if raw.get("anomaly") is not None:
+            raise ValueError("anomaly: only used with 'task: anomaly'")
         for key in ("inputs", "outputs"):
             if key not in raw:
                 raise ValueError(f"{key}: required but missing")

@@ -230,7 +230,7 @@ def size_training(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, train
     return Sizing(epochs, limit, widths, note)
 
 
-def _yaml_name(column: str) -> str:
+def yaml_name(column: str) -> str:
     """A column name as written in a YAML flow mapping: plain when it reads back the same, else quoted."""
     try:
         if yaml.safe_load(f"{{name: {column}}}") == {"name": column}:
@@ -310,9 +310,10 @@ def _folds_line(rows: int, translation: bool, files: bool) -> str:
             f"under {AUTO_FOLD_ROWS:,}, {AUTO_FOLDS} cross-fitted networks")
 
 
-def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing: Sizing | None = None) -> str:
+def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing: Sizing | None = None,
+                time_column: str | None = None) -> str:
     """The config as YAML with comments: one line per column, every section's knobs shown with their defaults, and
-    with ``sizing`` the epochs, time limit and image widths that fit the data."""
+    with ``sizing`` the epochs, time limit and image widths that fit the data; with ``time_column`` a time split."""
     defaults = Config.model_validate({
         "inputs": [{"name": "x", "type": "number"}], "outputs": [{"name": "y", "type": "number"}],
     }).model_dump(mode="json")
@@ -327,7 +328,7 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         return yaml.safe_dump(section, sort_keys=False, default_flow_style=False).rstrip()
 
     def item(column: str, kind: str) -> str:
-        line = f"  - {{name: {_yaml_name(column)}, type: {kind}}}"
+        line = f"  - {{name: {yaml_name(column)}, type: {kind}}}"
         if kind == "image" and sizing and sizing.image_widths and column not in outputs:  # see the trainer's note
             line = line[:-1] + f", options: {{widths: {json.dumps(sizing.image_widths)}}}}}"
         if kind == "image":  # many knobs: name them, so a reader knows what the options map may hold
@@ -353,7 +354,9 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
         "data:",
         f"  path: {data_path}",
         "  split:",
-        f"    method: {'stratified' if first_class else 'random'}",
+        f"    method: {'time' if time_column else 'stratified' if first_class else 'random'}",
+        *([f"    time_column: {yaml_name(time_column)}   # train on the earliest rows, test on the latest"]
+          if time_column else []),
         f"    fractions: {list(TRAIN_FRACTIONS)}   # train, validation, test",
         "    seed: 42",
         "inputs:",
@@ -372,17 +375,24 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
 
 
 def init_config(data: str | os.PathLike, targets: list[str], output: str | os.PathLike, force: bool = False,
-                name: str | None = None) -> tuple[Path, Inferred]:
+                name: str | None = None, time_column: str | None = None) -> tuple[Path, Inferred]:
+    """Write the config for ``data``; with ``time_column``, split by time and leave that column out of the inputs
+    (the test rows' times all lie past the training's)."""
     from lamina.data.read import read_table
 
     data, output = Path(data), Path(output)
     if output.exists() and not force:
         raise LaminaError(f"{output} already exists; pass --force to overwrite it or -o to write elsewhere")
     frame = read_table(data)
-    inferred = infer(frame, targets, str(data))
+    if time_column is not None and time_column not in frame.columns:
+        raise LaminaError(where(str(data), f"--time-column {time_column!r} not found; columns are "
+                                f"{', '.join(repr(c) for c in list(frame.columns)[:10])}"))
+    inferred = infer(frame.drop(columns=[time_column]) if time_column else frame, targets, str(data))
+    if time_column:
+        inferred.notes.append(f"left out {time_column!r}: the time split's column")
     relative = os.path.relpath(data.resolve(), output.resolve().parent)
     sizing = size_training(frame, inferred, data if data.is_dir() else data.parent)
-    text = config_text(inferred, relative, name or data.stem, len(frame), sizing)
+    text = config_text(inferred, relative, name or data.stem, len(frame), sizing, time_column)
     validate_config(yaml.safe_load(text), source="generated config")  # what we write must be what we accept
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")

@@ -154,7 +154,11 @@ class Predictor:
             raise LaminaError(where(source, "no rows to score"))
         return self.score(frame, self.preprocessor.inputs_to_tensors(frame, source))
 
-    def score(self, frame: pd.DataFrame, inputs: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
-        """Metrics per output of labelled rows whose inputs are already tensors (training reuses its own)."""
+    def score(self, frame: pd.DataFrame, inputs: dict[str, torch.Tensor], intervals: bool = False
+              ) -> dict[str, dict[str, Any]]:
+        """Metrics per output of labelled rows whose inputs are already tensors (training reuses its own); with
+        ``intervals`` also each output's bootstrap intervals (the test split's)."""
         raw = run_network(self.network, inputs)
-        return {t.name: {"rows": len(frame), **t.metrics(frame[t.name], raw[t.name])} for t in self.preprocessor.outputs}
+        return {t.name: {"rows": len(frame), **t.metrics(frame[t.name], raw[t.name]),
+                         **(t.metric_intervals(frame[t.name], raw[t.name]) if intervals else {})}
+                for t in self.preprocessor.outputs}

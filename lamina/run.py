@@ -97,7 +97,18 @@ def _recommendation(config: Config, base_dir: Path, data: pd.DataFrame | None) -
     return run, None
 
 
-TASKS = {"prediction": _supervised, "recommendation": _recommendation}
+def _anomaly(config: Config, base_dir: Path, data: pd.DataFrame | None) -> tuple[Fit, dict[str, pd.DataFrame]]:
+    from lamina.anomaly.fit import fit_anomaly
+
+    frames, sources = load_splits(config, base_dir, data)
+
+    def run(workdir: Path, resume: bool, verbose: bool, cache: Path) -> Model:
+        return fit_anomaly(config, frames, sources, workdir=workdir, resume=resume, verbose=verbose)
+
+    return run, frames
+
+
+TASKS = {"prediction": _supervised, "recommendation": _recommendation, "anomaly": _anomaly}
 
 
 def run(

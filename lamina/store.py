@@ -26,14 +26,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lamina.errors import LaminaError
+from lamina.anomaly.model import AnomalyModel
 from lamina.predictor import Predictor
 from lamina.ranking.model import Recommender
 from lamina.schema import ModelInfo, check, check_shapes, read_json
 
 FORMAT, FORMAT_VERSION = "lamina-model", 1
 INFO, WEIGHTS = "lamina.json", "weights.safetensors"
-Model = Predictor | Recommender
-MODELS: dict[str, type[Predictor] | type[Recommender]] = {"prediction": Predictor, "recommendation": Recommender}
+Model = Predictor | Recommender | AnomalyModel
+MODELS: dict[str, type[Predictor] | type[Recommender] | type[AnomalyModel]] = {
+    "prediction": Predictor, "recommendation": Recommender, "anomaly": AnomalyModel}
 
 
 def versions() -> dict[str, str]:

@@ -62,6 +62,7 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
     feature_seconds = time.perf_counter() - started
     classes = output.task == "classification"
     folds = int(max(2, min(3, np.bincount(y["train"]).min()))) if classes else 3
+    rare = output.classical_rare(y["train"])
     rows = []
     for model_name, spec in models.models(classes, seed, folds).items():
         def use(f: tuple[pd.DataFrame, Any]) -> Any:
@@ -69,6 +70,8 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
 
         started = time.perf_counter()
         model = spec.make()
+        if rare and spec.rare is not None:
+            spec.rare(model)
         validation = (use(x["validation"]), y["validation"]) if "validation" in x else None
         spec.fit(model, use(x["train"]), y["train"], validation)
         fitted = copy.deepcopy(output)
@@ -80,7 +83,8 @@ def _output_counterparts(prep: Any, output: Any, split: dict[str, pd.DataFrame],
         predict_seconds = time.perf_counter() - started
         if keep_raw is not None:
             keep_raw[(model_name, output.name)] = (split["test"].index, raw)
-        metrics = {"rows": len(split["test"]), **fitted.metrics(split["test"][output.name], raw)}
+        values = split["test"][output.name]
+        metrics = {"rows": len(split["test"]), **fitted.metrics(values, raw), **fitted.metric_intervals(values, raw)}
         rows.append({"model": model_name, "output": output.name, "train_seconds": train_seconds,
                      "predict_seconds": predict_seconds, "metrics": metrics})
     if len(prep.inputs) == 1:
@@ -98,4 +102,5 @@ def deep_row(predictor: Predictor, frames: dict[str, pd.DataFrame], train_second
     if keep_raw is not None:
         keep_raw.update({("lamina (deep)", t.name): (test.index, raw[t.name]) for t in prep.outputs})
     return [{"model": "lamina (deep)", "output": t.name, "train_seconds": train_seconds, "predict_seconds": seconds,
-             "metrics": {"rows": len(test), **t.metrics(test[t.name], raw[t.name])}} for t in prep.outputs]
+             "metrics": {"rows": len(test), **t.metrics(test[t.name], raw[t.name]),
+                         **t.metric_intervals(test[t.name], raw[t.name])}} for t in prep.outputs]

@@ -75,7 +75,8 @@ def load_splits(config: Config, base_dir: Path, frame: pd.DataFrame | None = Non
     if method == "auto":
         method = "group" if group_target else "stratified" if class_target else "random"
     frames = split_frame(
-        frame, method, split.fractions, split.seed, column=split.column or group_target if method == "group"
+        frame, method, split.fractions, split.seed,
+        column=split.time_column if method == "time" else split.column or group_target if method == "group"
         else split.column,
         stratify_on=class_target if method == "stratified" else None, source=source,
     )

@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from lamina.data.flows import read_flows
 from lamina.data.folders import read_folder
+from lamina.data.pcap import CAPTURE_EXTENSIONS, capture_format
 from lamina.errors import LaminaError, where
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
@@ -34,7 +36,7 @@ _EXTENSIONS = {
 }
 _KNOWN = (
     "csv (.csv), tsv (.tsv, .tab), parquet (.parquet, .pq), jsonl (.jsonl, .ndjson), json (.json); "
-    "csv, tsv, jsonl and json may also end in .gz"
+    "csv, tsv, jsonl and json may also end in .gz; packet captures (pcap, pcapng) are read as flows"
 )
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -52,7 +54,10 @@ def read_table(source: str | os.PathLike | pd.DataFrame, format: str = "auto") -
     path = Path(name)
     if path.is_dir():  # a folder of images, one subfolder per class
         return _clean(read_folder(path), name)
-    _check_file(name, path)
+    check_file(name, path)
+    if format.strip().lower() == "auto" and (capture_format(path) or path.suffix.lower() in CAPTURE_EXTENSIONS):
+        # a packet capture, told by its magic bytes (a foreign file named .pcap gets read_packets' one line)
+        return _clean(read_flows(name), name)
     fmt = _resolve_format(name, format)
     if fmt == "parquet":
         df = _read_parquet(name, path)
@@ -90,7 +95,7 @@ def _resolve_format(name: str, format: str) -> str:
     return fmt
 
 
-def _check_file(name: str, path: Path) -> None:
+def check_file(name: str, path: Path) -> None:
     if path.is_dir():
         raise LaminaError(where(name, "is a directory, not a file; point to a data file inside it"))
     if not path.exists():

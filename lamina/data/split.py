@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from lamina.errors import LaminaError, where
 
 SPLITS = ("train", "validation", "test")
-METHODS = ("random", "stratified", "column", "group")
+METHODS = ("random", "stratified", "column", "group", "time")
 
 # Accepted spellings in a split column, after strip() and lower().
 _ALIASES = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
@@ -34,7 +34,9 @@ def split_frame(
     """Split ``df`` into {"train", "validation", "test"} frames that keep ``df``'s original index.
 
     ``method`` is "random" (by ``fractions``), "stratified" (by ``fractions``, keeping the class ratios of the
-    ``stratify_on`` column) or "column" (by the train/validation/test values of ``column``, which is dropped).
+    ``stratify_on`` column), "column" (by the train/validation/test values of ``column``, which is dropped) or
+    "time" (by ``fractions`` of the rows in the order of the times in ``column``: train on the past, test on the
+    future; rows of one time stay in one split).
     The same ``seed`` always gives the same split. ``source`` names the file in error messages.
     """
     if method not in METHODS:
@@ -47,7 +49,9 @@ def split_frame(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LaminaError(where(source, f"data.split.seed must be a non-negative integer, got {seed!r}"))
     n_validation, n_test = _counts(len(df), validation_fraction, test_fraction, source)
-    if method == "stratified":
+    if method == "time":
+        positions = _by_time(df, column, n_validation, n_test, source)
+    elif method == "stratified":
         positions = _stratified(df, stratify_on, n_validation, n_test, int(seed), source)
     else:
         positions = _random(len(df), n_validation, n_test, int(seed))
@@ -158,6 +162,39 @@ def _stratified_step(positions: np.ndarray, codes: np.ndarray, size: int,
         return positions, positions[:0]
     kept, taken = train_test_split(positions, test_size=size, stratify=codes, random_state=seed)
     return kept, taken
+
+
+def _by_time(df: pd.DataFrame, column: str | None, n_validation: int, n_test: int, source: str | None
+             ) -> dict[str, np.ndarray]:
+    """The earliest rows train, the next validate, the latest test; a tie at a boundary goes to the earlier split, so
+    no time is both past and future."""
+    if not column or column not in df.columns:
+        raise LaminaError(where(source, f"time column {column!r} for data.split.method 'time' is missing; set "
+                                "data.split.time_column to a column of numbers or dates"))
+    times = _times(df[column], column, source)
+    order = np.argsort(times, kind="stable")
+    ranked = times[order]
+    n = len(df)
+    cuts = [n - n_validation - n_test, n - n_test]
+    # move each cut past the rows that share the time just before it
+    cuts = [int(np.searchsorted(ranked, ranked[c - 1], side="right")) if 0 < c < n else c for c in cuts]
+    cuts[1] = max(cuts)
+    return {"train": order[:cuts[0]], "validation": order[cuts[0]:cuts[1]], "test": order[cuts[1]:]}
+
+
+def _times(values: pd.Series, column: str, source: str | None) -> np.ndarray:
+    """Numbers as they are, else dates as nanoseconds; a missing or unreadable one is an error naming its row."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return numbers.to_numpy(dtype=np.float64)
+    dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    bad = np.flatnonzero(dates.isna().to_numpy())
+    if bad.size:
+        row = values.index[bad[0]]
+        row = row + 1 if isinstance(row, (int, np.integer)) else bad[0] + 1
+        raise LaminaError(where(source, f"column {column!r}, row {row}: {values.iloc[bad[0]]!r} is neither a number "
+                                "nor a date; the time split orders rows by it"))
+    return dates.astype("int64").to_numpy().astype(np.float64)
 
 
 def _by_column(df: pd.DataFrame, column: str | None, source: str | None) -> dict[str, pd.DataFrame]:

@@ -95,6 +95,11 @@ class OutputType(ColumnType):
         """Scores of raw head outputs against raw target values (rows with a missing target already removed)."""
         raise NotImplementedError
 
+    def metric_intervals(self, values: pd.Series, raw: np.ndarray) -> dict[str, float]:
+        """``<metric>_low`` / ``<metric>_high``: bootstrap intervals of the metrics on the test rows (the binary
+        output's alert metrics). Default: none."""
+        return {}
+
     def is_higher_better(self, metric: str) -> bool:
         """Whether a higher value of ``metric`` (one of ``metric_names``) is better."""
         if metric == self.primary_metric:
@@ -112,6 +117,11 @@ class OutputType(ColumnType):
             proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(x)
             return self.raw_from_proba(np.clip(proba, 1e-7, 1 - 1e-7))
         raise LaminaError(f"output '{self.name}' (type {self.kind}): no classical counterpart for this output type")
+
+    def classical_rare(self, y: np.ndarray) -> bool:
+        """Whether the training targets ``y`` (``transform``'s) are a rare class that classical models need their
+        imbalance settings for (``lamina.inputs.classical.Model.rare``). Default: no."""
+        return False
 
     def raw_from_proba(self, proba: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, classes)`` as raw head values: log-probabilities (softmax heads)."""

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from scipy.special import expit
 from sklearn import metrics as skm
 from torch import nn
@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from lamina.errors import LaminaError
 from lamina.inputs.binary import positive_first
+from lamina.outputs.alerts import Costs, alert_metrics, bootstrap_intervals, cheapest_score
 from lamina.outputs.base import OutputType
 from lamina.outputs.classes import (
     ClassState,
@@ -31,13 +32,31 @@ log = logging.getLogger("lamina")
 # Positives and negatives each, below which the decision threshold stays at 0.5: with fewer, one row more or less
 # moves recall or precision by over 10 points, and the tuned threshold is noise.
 MIN_THRESHOLD_ROWS = 10
+RARE_SHARE = 0.05  # positives below this share of the training rows: classical models get their imbalance settings
 
 
 class BinaryOptions(ClassOptions):
     positive: str | None = Field(None, description="the positive class; default: yes/true/1, else the rarer class")
     threshold: float | None = Field(None, gt=0, lt=1, description="fixed decision threshold; default: tuned")
-    threshold_metric: Literal["f1", "precision", "recall"] = "f1"
+    threshold_metric: Literal["f1", "precision", "recall", "cost"] = Field(
+        "f1", description="what the tuned threshold optimises on validation; cost (the default with costs): the "
+                          "expected cost")
     threshold_target: float = Field(0.9, gt=0, le=1, description="precision or recall to reach, for those metrics")
+    costs: Costs | None = Field(None, description="a cost matrix, e.g. {missed: 100, false_alarm: 1}: reports the "
+                                "expected cost per row and tunes the threshold to minimise it")
+    top_k: int = Field(100, ge=1, description="precision_at_k: the share of positives among the k top-scored rows")
+    alert_budget: float = Field(0.01, gt=0, le=1, description="recall_at_budget: the share of positives among "
+                                "this fraction of top-scored rows (the alerts a team can review)")
+    bootstrap: int = Field(200, ge=0, description="resamples of the test rows for the metrics' 95 % intervals "
+                           "(<metric>_low, <metric>_high); 0: none")
+
+    @model_validator(mode="after")
+    def _cost_threshold(self) -> BinaryOptions:
+        if self.threshold_metric == "cost" and self.costs is None:
+            raise ValueError("threshold_metric 'cost' needs costs: {missed: ..., false_alarm: ...}")
+        if self.costs is not None and "threshold_metric" not in self.model_fields_set:
+            self.threshold_metric = "cost"
+        return self
 
 
 class BinaryLoss(nn.Module):
@@ -71,8 +90,9 @@ class BinaryOutput(OutputType):
     primary_metric = "roc_auc"
     higher_is_better = True
     metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "f1", "precision", "recall", "log_loss", "roc_auc",
-                    "pr_auc")
-    lower_is_better = frozenset({"log_loss"})
+                    "pr_auc", "precision_at_k", "recall_at_budget")
+    # expected_cost is reported (with costs) but not one to stop early on: its threshold is tuned after training
+    lower_is_better = frozenset({"log_loss", "expected_cost"})
     task = "classification"
 
     def fit(self, values: pd.Series) -> None:
@@ -133,6 +153,9 @@ class BinaryOutput(OutputType):
                         "negative rows, and there are %d and %d", self.name, MIN_THRESHOLD_ROWS, MIN_THRESHOLD_ROWS,
                         positives, negatives)
             return
+        if self.options.threshold_metric == "cost":
+            self.state["threshold"] = self._cheapest(truth, proba)
+            return
         precision, recall, thresholds = skm.precision_recall_curve(truth, proba)
         precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
         metric, target = self.options.threshold_metric, self.options.threshold_target
@@ -146,6 +169,13 @@ class BinaryOutput(OutputType):
             ok = np.flatnonzero(recall >= target)
             best = int(ok[-1]) if ok.size else 0  # highest threshold reaching it: most precision
         self.state["threshold"] = _between(proba, float(thresholds[best]))
+
+    def _cheapest(self, truth: np.ndarray, proba: np.ndarray) -> float:
+        """The threshold with the least expected cost on these rows, halfway to the next score (``_between``)."""
+        chosen = cheapest_score(truth, proba, self.options.costs)
+        if chosen is None:  # flagging nothing is cheapest: a threshold above every score
+            return float(expit(np.log(proba.max()) - np.log1p(-min(proba.max(), 1 - 1e-12)) + 1.0))
+        return _between(proba, chosen)
 
     def _predict(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = expit(raw[:, 0].astype(np.float64))
@@ -172,9 +202,22 @@ class BinaryOutput(OutputType):
             "recall": float(skm.recall_score(truth, predicted, zero_division=0)),
             "threshold": self.state["threshold"],
         })
+        options = self.options
+        result.update(alert_metrics(truth, p, predicted, options.top_k, options.alert_budget, options.costs))
         return result
 
+    def metric_intervals(self, values: pd.Series, raw: np.ndarray) -> dict[str, float]:
+        p, predicted = self._predict(raw)
+        truth = truth_index(values, self.state["classes"])
+        seen = truth >= 0
+        options = self.options
+        return bootstrap_intervals(truth[seen], p[seen], predicted[seen], options.top_k, options.alert_budget,
+                                   options.costs, options.bootstrap)
+
     # --- faces: a classical model's logit, explain P(positive), the report's curves -------------------------------
+
+    def classical_rare(self, y: np.ndarray) -> bool:
+        return bool(len(y)) and float(np.mean(y == 1)) < RARE_SHARE
 
     def raw_from_proba(self, proba: np.ndarray) -> np.ndarray:
         p = proba[:, 1] / proba.sum(1)

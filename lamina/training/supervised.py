@@ -213,8 +213,8 @@ def _finish(task: SupervisedTask, splits: dict[str, Split], seed: int, calibrate
             t.calibrate(raw[t.name], task.valid.frame[t.name])
     predictor = Predictor(prep, net.cpu())
     # The splits' tensors are already made: scoring them again from the frames would decode and tokenize twice.
-    metrics = {name: predictor.score(*scored_rows(prep, name, split, seed)) for name, split in splits.items()
-               if len(split)}
+    metrics = {name: predictor.score(*scored_rows(prep, name, split, seed), intervals=name == "test")
+               for name, split in splits.items() if len(split)}
     predictor.info["metrics"] = distributed.broadcast(metrics) if task.session.parallel else metrics
     prep.set_cache_dir(None)  # the run's cache goes with the run; later predictions decode into memory
     return predictor
