@@ -188,7 +188,7 @@ def test_limits_answer_413(default_server: Server, default_frame: pd.DataFrame) 
 
 def test_explain_and_page(default_server: Server, default_frame: pd.DataFrame) -> None:
     row = row_of(default_frame, 0, INPUTS)
-    explained = httpx.post(default_server.url + "/explain", json={"rows": [row]})
+    explained = httpx.post(default_server.url + "/explain", json={"rows": [row]}, timeout=120)  # gradients: slow on a loaded machine
     assert httpx.get(default_server.url + "/model").json()["explain"] is True
     assert explained.status_code == 200, explained.text
     attributions = explained.json()["explanations"][0]["attributions"]
@@ -212,7 +212,7 @@ def test_onnx_runtime_server_matches_pytorch(cancer_server: Server, cancer_onnx_
     got = np.array([p["diagnosis"]["probabilities"]["malignant"] for p in body["predictions"]])
     assert np.abs(got - expected["diagnosis_proba_malignant"].to_numpy()).max() <= 1e-4
     # Attributions need gradients: an ONNX-served model explains through its PyTorch twin.
-    explained = httpx.post(cancer_server.url + "/explain", json={"rows": rows[:2]})
+    explained = httpx.post(cancer_server.url + "/explain", json={"rows": rows[:2]}, timeout=120)
     assert explained.status_code == 200, explained.text
     assert set(explained.json()["explanations"][1]["attributions"]) == set(columns)
 
