@@ -122,20 +122,21 @@ def resnet(channels: int, size: int, widths: Sequence[int], depths: Sequence[int
 
 
 class ImageEncoder(nn.Module):
-    """uint8 (n, C, H, W) → (n, out_dim). Normalises with the fitted per-channel mean and std (0-255 units)."""
+    """uint8 or uint16 (n, C, H, W) → (n, out_dim). Normalises with the fitted per-channel mean and std (pixel
+    units: 0-255, or 0-65535 at 16 bits)."""
 
     def __init__(self, body: nn.Module, out_dim: int, mean: Sequence[float], std: Sequence[float],
-                 augment: Augment | None) -> None:
+                 augment: Augment | None, full_scale: float = 255.0) -> None:
         super().__init__()
-        self.body, self.out_dim, self.augment = body, out_dim, augment
+        self.body, self.out_dim, self.augment, self.full_scale = body, out_dim, augment, full_scale
         # Not persistent: they are the fitted state in lamina.json, not weights.
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) / 255, persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) / 255, persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) / full_scale, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) / full_scale, persistent=False)
         self._channels_last = False
 
     def _prepared(self, x: torch.Tensor) -> torch.Tensor:
-        # uint8 pixels, or floats in [0, 1] that training already moved together with a spatial target
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        # uint8 / uint16 pixels, or floats in [0, 1] that training already moved together with a spatial target
+        x = x.float() / self.full_scale if x.dtype in (torch.uint8, torch.uint16) else x.float()
         if self.training and self.augment is not None:
             x = self.augment(x)
         x = (x - self.mean) / self.std
