@@ -114,7 +114,8 @@ class Predictor:
             frame, base = data, source  # a frame read from the file ``source`` names (as the CLI does)
         else:
             frame, base, source = read_table(data), str(data), source or str(data)
-        columns = [t.name for t in self.preprocessor.inputs if t.holds_paths]
+        columns = [t.name for t in [*self.preprocessor.inputs, *self.preprocessor.outputs]
+                   if getattr(t, "holds_paths", False) and t.name in frame.columns]
         if columns and base and Path(base).exists():
             frame = resolve_paths(frame, columns, base if Path(base).is_dir() else Path(base).parent)
         return frame, source
