@@ -144,6 +144,26 @@ class Predictor:
         result.index = frame.index
         return result
 
+    def predict_files(self, data: pd.DataFrame | str, folder: Path, source: str | None = None) -> list[Path]:
+        """``predict`` into ``folder``: ``predictions.csv`` and what each output writes itself (a mask PNG per
+        image and ``<output>_lesions.csv``); the files written."""
+        frame, source = self._frame(data, source)
+        frame = self.preprocessor.drop_bad_inputs(frame, source)
+        raw = self.predict_raw(frame, source)
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
+        predictions = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+        paths = [t.name for t in self.preprocessor.inputs if t.holds_paths]
+        predictions = pd.concat([frame[paths].reset_index(drop=True), predictions], axis=1)
+        written = [folder / "predictions.csv"]
+        predictions.to_csv(written[0], index=False)
+        for t in self.preprocessor.outputs:
+            table = t.write_predictions(raw[t.name], frame, self.preprocessor.inputs, folder)
+            if table is not None:
+                written.append(folder / f"{t.name}_lesions.csv")
+                table.to_csv(written[-1], index=False)
+        return written
+
     def evaluate(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, dict[str, Any]]:
         """Metrics per output on a labelled frame or file."""
         frame, source = self._frame(data, source)

@@ -168,7 +168,9 @@ def test_written_masks_are_at_the_images_own_size(tmp_path: Path) -> None:
     labels = np.zeros((1, 20, 20), np.int64)
     labels[0, 8:12, 2:6] = 1  # inside the picture, which the padding put in rows 5-14
     raw = np.stack([(labels == 0) * 5.0, (labels == 1) * 5.0], axis=1)
-    rows = mask.write_predictions(raw, pd.DataFrame(index=[0]), tmp_path / "out", [str(tmp_path / "wide.png")])
-    written = np.asarray(Image.open(tmp_path / "out" / rows["mask"].iloc[0]))
+    image = ImageInput("image", ImageOptions(size=20))
+    frame = pd.DataFrame({"image": [str(tmp_path / "wide.png")]})
+    rows = mask.write_predictions(raw, frame, [image], tmp_path / "out")
+    written = np.asarray(Image.open(tmp_path / "out" / "mask" / rows["mask"].iloc[0]))
     assert written.shape == (10, 20) and set(np.unique(written)) == {0, 255}
     assert len(rows) == 1 and rows["area_px"].iloc[0] == 16 and rows["class"].iloc[0] == "lesion"

@@ -133,6 +133,14 @@ class OutputType(ColumnType):
         """+1 where a higher explained score supports the prediction, −1 where it opposes it."""
         return np.ones(len(raw))
 
+    # --- prediction into a folder (lamina predict ... -o FOLDER) ---------------------------------------------------
+
+    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Any
+                          ) -> pd.DataFrame | None:
+        """Files of this output's predictions for the rows of ``frame`` written into ``folder`` (a mask PNG per
+        image), and a table about them (one row per lesion); None: this output writes no files."""
+        return None
+
     # --- the report -----------------------------------------------------------------------------------------------
 
     def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:

@@ -179,8 +179,11 @@ class MaskOutput(OutputType):
 
         return overlays_section(self, inputs, test, raw)
 
-    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, folder: Path, source: list[str]) -> pd.DataFrame:
-        """A mask PNG per row in ``folder`` (named after its image ``source``) and the rows of its lesions."""
+    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Path
+                          ) -> pd.DataFrame | None:
+        """A mask PNG per row in ``folder/<name>/`` (named after its image) and a row per predicted lesion."""
         from lamina.outputs.mask_files import write_masks
 
-        return write_masks(self, raw, folder, source)
+        source = next((t for t in inputs if t.spatial), None)
+        sources = [str(v) for v in frame[source.name]] if source is not None else [f"row{i}" for i in frame.index]
+        return write_masks(self, raw, Path(folder) / self.name, sources)
