@@ -128,6 +128,11 @@ class Predictor:
 
     def predict(self, data: pd.DataFrame | str, source: str | None = None) -> pd.DataFrame:
         """One row per input row: each output's prediction, then its class probabilities where it has classes."""
+        return self.predict_with_raw(data, source)[0]
+
+    def predict_with_raw(self, data: pd.DataFrame | str, source: str | None = None
+                         ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """``predict``'s frame and the raw outputs it decoded (what serving also answers from: a mask's pixels)."""
         frame, source = self._frame(data, source)
         frame = self.preprocessor.drop_bad_inputs(frame, source)
         raw = self.predict_raw(frame, source)
@@ -142,7 +147,7 @@ class Predictor:
         parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
         result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
         result.index = frame.index
-        return result
+        return result, raw
 
     def predict_files(self, data: pd.DataFrame | str, folder: Path, source: str | None = None) -> list[Path]:
         """``predict`` into ``folder``: ``predictions.csv`` and what each output writes itself (a mask PNG per

@@ -60,5 +60,17 @@ def test_init_train_predict_export_on_dicom_scans(scans: Path, tmp_path: Path) -
     assert list(lesions.columns) == ["image", "mask", "class", "lesion", "area_px", "centroid_x", "centroid_y"]
     assert (lesions.groupby("mask")["area_px"].sum().reindex([p.name for p in written], fill_value=0).to_numpy()
             == [int((np.asarray(Image.open(p)) > 0).sum()) for p in written]).all()
+    from fastapi.testclient import TestClient
+
+    from lamina.export import load
+    from lamina.serve.app import create_app
+
+    served = TestClient(create_app(load(tmp_path / "run")))
+    with open(scans / "images" / "case_0000.dcm", "rb") as handle:
+        answer = served.post("/predict", files={"image": ("case_0000.dcm", handle, "application/dicom")})
+    assert answer.status_code == 200, answer.text
+    entry = answer.json()["predictions"][0]["masks"]
+    assert entry["prediction"] == predictions["masks"].iloc[0] and entry["mask"].startswith("data:image/png;base64,")
+    assert "maskOverlay" in served.get("/").text
     exported = assert_ok(run_cli("export", tmp_path / "run", "--data", scans / "scans.csv", cwd=tmp_path))
     assert "ONNX Runtime matches PyTorch" in exported.stderr + exported.stdout

@@ -179,6 +179,11 @@ class MaskOutput(OutputType):
 
         return overlays_section(self, inputs, test, raw)
 
+    def serve_entry(self, record: dict[str, Any], raw: np.ndarray) -> dict[str, Any]:
+        from lamina.outputs.mask_files import overlay_uri
+
+        return {"prediction": record[self.name], "mask": overlay_uri(self.labels(raw[None])[0])}
+
     def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Path
                           ) -> pd.DataFrame | None:
         """A mask PNG per row in ``folder/<name>/`` (named after its image) and a row per predicted lesion."""

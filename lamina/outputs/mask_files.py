@@ -79,6 +79,18 @@ def write_masks(output: Any, raw: np.ndarray, folder: Path, sources: list[str]) 
     return pd.DataFrame(rows, columns=["image", "mask", "class", "lesion", "area_px", "centroid_x", "centroid_y"])
 
 
+def overlay_uri(labels: np.ndarray) -> str:
+    """A predicted mask as a PNG data URI to lay over its image: the foreground red and half transparent."""
+    import base64
+    import io
+
+    rgba = np.zeros((*labels.shape, 4), np.uint8)
+    rgba[labels > 0] = (230, 30, 30, 120)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _gray(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32).mean(1) / max(float(images.max()), 1.0)
 
