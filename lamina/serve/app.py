@@ -155,10 +155,13 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
     class Prediction(BaseModel):
         prediction: Any = Field(description="the predicted label or value")
         probabilities: Optional[dict[str, float]] = Field(None, description="per class, where the output has classes")
-        mask: Optional[str] = Field(None, description="mask outputs: the predicted mask as a PNG data URI (red, "
-                                                      "transparent elsewhere) to lay over the image")
 
-    output_fields = {f"o{i}": (Prediction, Field(..., alias=t.name)) for i, t in enumerate(predictor.preprocessor.outputs)}
+    class SpatialPrediction(Prediction):
+        mask: Optional[str] = Field(None, description="the predicted mask as a PNG data URI (red, transparent "
+                                                      "elsewhere) to lay over the image")
+
+    output_fields = {f"o{i}": (SpatialPrediction if t.spatial else Prediction, Field(..., alias=t.name))
+                     for i, t in enumerate(predictor.preprocessor.outputs)}
     OutputRow = create_model("OutputRow", **output_fields)
     PredictResponse = create_model("PredictResponse", predictions=(list[OutputRow], ...), runtime=(str, ...),
                                    milliseconds=(float, Field(..., description="time spent predicting")))
