@@ -10,7 +10,7 @@ of each batch.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -219,9 +219,6 @@ class ImageInput(FileInput):
         return ImageEncoder(body, self.width, s["mean"], s["std"], self._augment(moves), self.full_scale)
 
     # --- faces: HOG + SVM for compare, pixels for explain ---------------------------------------------------------
-
-    def page_widget(self) -> dict[str, Any]:
-        return {"field": "file", "accept": "image/*,.dcm,.dicom,application/dicom"}  # scans too
 
     explain_rows = 64  # a CNN pass per integration step is dearer than a table's
     baseline_note = "images black"
