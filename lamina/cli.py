@@ -239,7 +239,7 @@ def predict(
     ctx: typer.Context,
     model_dir: Path = typer.Argument(..., help="A model directory written by `lamina train`."),
     data: Path = typer.Argument(..., help="A file with the model's input columns."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV, TSV, Parquet or JSONL; default: CSV on stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV, TSV, Parquet or JSONL; default: CSV on stdout. A folder: predictions.csv and each output's files (a mask PNG per image)."),
     keep: list[str] = typer.Option([], "--keep", "-k", help="Input column to copy into the output (repeatable), e.g. an ID."),
     runtime: str = typer.Option("torch", "--runtime", help="torch or onnx (ONNX Runtime on model.onnx; see `lamina export`)."),
 ) -> None:
@@ -249,6 +249,10 @@ def predict(
     from lamina.errors import LaminaError
     from lamina.export import load
 
+    if output is not None and (output.is_dir() or not output.suffix):  # a folder: files per row (masks) and tables
+        written = load(model_dir, runtime).predict_files(read_table(data), output, source=str(data))
+        typer.echo(f"wrote {', '.join(p.name for p in written)} into {output}", err=True)
+        return
     if output is not None:
         check_output_file(output)
     frame = read_table(data)

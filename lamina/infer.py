@@ -136,8 +136,9 @@ def infer(frame: pd.DataFrame, targets: list[str], source: str | None = None) ->
             result.inputs.append((column, kind))
         else:
             result.notes.append(f"left out {column!r}: {why}")
-    for target in targets:
-        result.outputs.append((target, infer_target(target, frame[target], source)))
+    for target in targets:  # a column of image files as the target: a mask per image (segmentation)
+        kind = "mask" if holds_image_paths(frame[target], base_dir) else infer_target(target, frame[target], source)
+        result.outputs.append((target, kind))
     if not result.inputs:
         raise LaminaError(where(source, "no usable input columns besides the target(s)"))
     return result
@@ -178,8 +179,17 @@ def _image_values(values: pd.Series, base_dir: Path) -> float:
 
     from lamina.inputs.image import GRAY_MODES, MAX_AUTO_SIZE
 
+    from lamina.inputs.image_dicom import header, is_dicom
+
     sizes, gray = [], True
     for value in _sample(values):
+        path = base_dir / os.path.expanduser(value)
+        if is_dicom(str(path)):  # its header says the size without decoding the pixels
+            found = header(str(path))
+            if found is not None:
+                sizes.append((found[2], found[1]))
+                gray = gray and found[0] == 1
+            continue
         try:
             with Image.open(base_dir / os.path.expanduser(value)) as image:
                 sizes.append(image.size)
@@ -333,6 +343,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
             line = line[:-1] + f", options: {{widths: {json.dumps(sizing.image_widths)}}}}}"
         if kind == "image":  # many knobs: name them, so a reader knows what the options map may hold
             line += "   # options: size, channels, resize, augment, flip, encoder, widths, depths, on_bad_input ..."
+        if kind == "mask":
+            line += "   # pixel values are class ids; options: size (the image's), resize, class_names ..."
         if kind == "text" and column in outputs:
             line += "   # options: vocab_size, max_length, dim, layers, heads, label_smoothing, beam_size ..."
         elif kind == "text" and translation:  # the decoder attends to token states: a transformer gives it context

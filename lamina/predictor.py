@@ -114,7 +114,8 @@ class Predictor:
             frame, base = data, source  # a frame read from the file ``source`` names (as the CLI does)
         else:
             frame, base, source = read_table(data), str(data), source or str(data)
-        columns = [t.name for t in self.preprocessor.inputs if t.holds_paths]
+        columns = [t.name for t in [*self.preprocessor.inputs, *self.preprocessor.outputs]
+                   if getattr(t, "holds_paths", False) and t.name in frame.columns]
         if columns and base and Path(base).exists():
             frame = resolve_paths(frame, columns, base if Path(base).is_dir() else Path(base).parent)
         return frame, source
@@ -127,6 +128,11 @@ class Predictor:
 
     def predict(self, data: pd.DataFrame | str, source: str | None = None) -> pd.DataFrame:
         """One row per input row: each output's prediction, then its class probabilities where it has classes."""
+        return self.predict_with_raw(data, source)[0]
+
+    def predict_with_raw(self, data: pd.DataFrame | str, source: str | None = None
+                         ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """``predict``'s frame and the raw outputs it decoded (what serving also answers from: a mask's pixels)."""
         frame, source = self._frame(data, source)
         frame = self.preprocessor.drop_bad_inputs(frame, source)
         raw = self.predict_raw(frame, source)
@@ -141,7 +147,27 @@ class Predictor:
         parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
         result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
         result.index = frame.index
-        return result
+        return result, raw
+
+    def predict_files(self, data: pd.DataFrame | str, folder: Path, source: str | None = None) -> list[Path]:
+        """``predict`` into ``folder``: ``predictions.csv`` and what each output writes itself (a mask PNG per
+        image and ``<output>_lesions.csv``); the files written."""
+        frame, source = self._frame(data, source)
+        frame = self.preprocessor.drop_bad_inputs(frame, source)
+        raw = self.predict_raw(frame, source)
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
+        predictions = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+        paths = [t.name for t in self.preprocessor.inputs if t.holds_paths]
+        predictions = pd.concat([frame[paths].reset_index(drop=True), predictions], axis=1)
+        written = [folder / "predictions.csv"]
+        predictions.to_csv(written[0], index=False)
+        for t in self.preprocessor.outputs:
+            table = t.write_predictions(raw[t.name], frame, self.preprocessor.inputs, folder)
+            if table is not None:
+                written.append(folder / f"{t.name}_lesions.csv")
+                table.to_csv(written[-1], index=False)
+        return written
 
     def evaluate(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, dict[str, Any]]:
         """Metrics per output on a labelled frame or file."""

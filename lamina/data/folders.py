@@ -2,7 +2,8 @@
 A folder of audio clips (``clips/<word>/<file>.wav``) gives ``audio`` and ``label`` the same way; one folder holds
 one kind of file.
 
-A flat folder of images (no class subfolders) gives only the ``image`` column, for prediction.
+A flat folder of images (no class subfolders) gives only the ``image`` column, for prediction. A folder holding
+``images/`` and ``masks/`` (files of the same names) gives ``image`` and ``masks``: scans and their segmentations.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pandas as pd
 
 from lamina.errors import LaminaError, where
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".dcm", ".dicom"}
+MASK_FOLDERS = ("masks", "mask")  # scans/images/* beside scans/masks/*: a segmentation set
 IMAGE_COLUMN, LABEL_COLUMN = "image", "label"
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg"}
 AUDIO_COLUMN = "audio"
@@ -31,8 +33,29 @@ def _is_media(name: str) -> bool:
     return is_image_file(name) or is_audio_file(name)
 
 
+def _paired(folder: Path) -> pd.DataFrame | None:
+    """``images/*`` beside ``masks/*`` with the same names (the suffix may differ: a DICOM scan, a PNG mask) →
+    columns ``image`` and the masks folder's name; None for any other layout."""
+    images, masks = folder / "images", next((folder / m for m in MASK_FOLDERS if (folder / m).is_dir()), None)
+    if not images.is_dir() or masks is None:
+        return None
+    by_stem = {p.stem: p for p in sorted(masks.iterdir()) if p.is_file() and is_image_file(p.name)}
+    scans = [p for p in sorted(images.iterdir()) if p.is_file() and is_image_file(p.name)]
+    unmatched = [p.name for p in scans if p.stem not in by_stem]
+    if unmatched:
+        raise LaminaError(where(str(folder), f"image {unmatched[0]} has no mask of the same name in {masks.name}/ "
+                                f"({len(unmatched)} of {len(scans)} images lack one); add the masks or move the "
+                                "images out"))
+    return pd.DataFrame({IMAGE_COLUMN: [str(p.resolve()) for p in scans],
+                         masks.name: [str(by_stem[p.stem].resolve()) for p in scans]})
+
+
 def read_folder(folder: Path) -> pd.DataFrame:
-    """Image files directly in ``folder`` (no label) and in its subfolders (labelled by the subfolder's name)."""
+    """Image files directly in ``folder`` (no label) and in its subfolders (labelled by the subfolder's name), or
+    ``images/`` beside ``masks/`` (a segmentation set: image and mask columns)."""
+    paired = _paired(folder)
+    if paired is not None:
+        return paired
     visible = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     rows: list[tuple[str, str | None]] = [
         (str(p.resolve()), None) for p in visible if p.is_file() and _is_media(p.name)

@@ -27,7 +27,13 @@ def _read(source: str, config: Config) -> pd.DataFrame:
     """A data file, its image paths resolved against the file's folder (a folder of images is its own base)."""
     frame = read_table(source, config.data.format)
     base = Path(source) if Path(source).is_dir() else Path(source).parent
-    return resolve_paths(frame, path_columns((s.name, INPUT_TYPES[s.type]) for s in config.inputs), base)
+    return resolve_paths(frame, _path_columns(config), base)
+
+
+def _path_columns(config: Config) -> list[str]:
+    """Columns of file paths: image inputs, and targets that are files too (masks)."""
+    return path_columns([*((s.name, INPUT_TYPES[s.type]) for s in config.inputs),
+                         *((s.name, OUTPUT_TYPES[s.type]) for s in config.outputs)])
 
 
 def open_stream(config: Config, base_dir: Path) -> ParquetStream:
@@ -38,7 +44,7 @@ def open_stream(config: Config, base_dir: Path) -> ParquetStream:
                                                         Path(source).suffix.lower() not in (".parquet", ".pq")):
         raise LaminaError(f"{source}: data.streaming reads Parquet files (.parquet, .pq); convert the training file")
     columns = [s.name for s in config.inputs] + [s.name for s in config.outputs]
-    paths = path_columns((s.name, INPUT_TYPES[s.type]) for s in config.inputs)
+    paths = _path_columns(config)
     prepare = (lambda f: resolve_paths(f, paths, Path(source).parent)) if paths else None
     return ParquetStream(source, columns, config.data.shuffle_row_groups, prepare)
 

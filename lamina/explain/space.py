@@ -91,6 +91,8 @@ class Space:
             else:  # the encoder's output, against the mean embedding (or the zero vector when it has none)
                 self.parts.append(Part(name, "encoded", [name], baseline=encoded_baseline(encoder)))
         self.encoders = dict(zip(self.net.input_names, self.net.encoders))
+        source = getattr(self.net, "maps_from", None)
+        self.maps_key = self.net.input_names[source] if source is not None and self.output.spatial else None
         self.columns = [c for p in self.parts for c in p.columns]
 
     def tensors(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -113,14 +115,18 @@ class Space:
 
     def raw(self, *tensors: torch.Tensor) -> torch.Tensor:
         """The output head's raw values (logit, class logits, standardised number) from attribution-space tensors."""
-        parts = []
+        parts, maps = [], []
         for p, x in zip(self.parts, tensors):
             if p.mode == "tokens":
                 parts.append(self.encoders[p.key].pool(x[..., -1] > 0.5, x[..., :-1]))
+            elif p.key == self.maps_key:  # a spatial head (masks) also reads this image's feature maps
+                maps = self.encoders[p.key].feature_maps(x)
+                parts.append(maps[-1].mean(dim=(2, 3)))
             else:
                 parts.append(self.encoders[p.key](x) if p.mode == "pixels" else x)
         encoded = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        return self.head(self.net.hidden(encoded))
+        h = self.net.hidden(encoded)
+        return self.head(h, maps) if self.output.spatial else self.head(h)
 
     def score(self, *tensors: torch.Tensor) -> torch.Tensor:
         return self.output.explained_score(self.raw(*tensors))

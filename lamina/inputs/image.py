@@ -1,4 +1,5 @@
-"""Images: a column of image file paths, decoded with Pillow to a fixed size, cached as uint8, encoded by a CNN.
+"""Images: a column of image file paths (PNG, JPEG, TIFF, DICOM...), decoded to a fixed size, cached as uint8 (or
+uint16 with ``bits: 16``), encoded by a CNN.
 
 The fitted state is the channel count, the target size and the per-channel mean and std of the training images.
 ``transform`` returns uint8 (n, C, H, W); with a cache folder it is a memory map of a file keyed by the images'
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from lamina.errors import LaminaError
@@ -23,6 +24,8 @@ from lamina.inputs.base import Options
 from lamina.inputs.files import FileInput
 from lamina.inputs.image_classical import ImageFeaturizer
 from lamina.inputs.image_decode import Geometry, load_images
+from lamina.inputs.image_dicom import WINDOWS, is_dicom
+from lamina.inputs.image_dicom import header as dicom_header
 from lamina.inputs.image_encoder import Augment, ImageEncoder, cnn, resnet, warp
 
 log = logging.getLogger("lamina")
@@ -31,6 +34,7 @@ GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MAX_AUTO_SIZE = 128  # the automatic size never exceeds this many pixels a side: CPU training stays practical
 RESNET_ABOVE = 32  # the automatic encoder is a ResNet for images larger than this, a plain CNN up to it
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+WindowName = Literal[tuple(WINDOWS)]  # type: ignore[valid-type]
 
 
 class ImageOptions(Options):
@@ -56,10 +60,25 @@ class ImageOptions(Options):
     workers: int | None = Field(None, ge=0, description="decoding processes; default: the CPU count, at most 8")
     on_bad_input: Literal["error", "skip"] = Field("error", description="skip: leave out unreadable images, "
                                                                         "with a warning naming them")
+    bits: Literal[8, 16] = Field(8, description="pixel depth kept until normalisation: 16 for scans (DICOM, 16-bit "
+                                                "PNG/TIFF) whose window holds more than 256 grey levels")
+    window: WindowName | tuple[float, float] | None = Field(
+        None, description="DICOM only: [centre, width] in the modality's units (CT: Hounsfield) or a preset "
+                          f"({', '.join(WINDOWS)}); default: the file's own window, else its full range")
+
+    @field_validator("window")
+    @classmethod
+    def _positive_width(cls, window: str | tuple[float, float] | None) -> str | tuple[float, float] | None:
+        if isinstance(window, tuple) and window[1] <= 0:
+            raise ValueError("the window's width (its second number) must be positive")
+        return window
 
 
 def _header(path: str) -> tuple[str, int, int] | None:
     """Mode, height and width (upright) from the file header without decoding pixels; None if unreadable."""
+    if is_dicom(path):
+        found = dicom_header(path)
+        return None if found is None else ("L" if found[0] == 1 else "RGB", found[1], found[2])
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -84,8 +103,8 @@ class ImageInput(FileInput):
     # --- fitting and transforming -----------------------------------------------------------------------------
 
     def _geometry(self) -> Geometry:
-        s = self.state
-        return Geometry(s["height"], s["width"], s["channels"], self.options.resize)
+        s, o = self.state, self.options
+        return Geometry(s["height"], s["width"], s["channels"], o.resize, s.get("bits", 8), o.window)
 
     def _load(self, values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
         paths = self._paths(values)
@@ -116,6 +135,8 @@ class ImageInput(FileInput):
         else:
             height, width = size
         self.state = {"channels": int(channels), "height": int(height), "width": int(width)}
+        if self.options.bits != 8:  # absent means 8: models saved before the option read as they were
+            self.state["bits"] = self.options.bits
         array, failed = self._load(values)
         if failed and self.options.on_bad_input == "error":
             self._raise_first(values, failed)
@@ -182,8 +203,13 @@ class ImageInput(FileInput):
             return None
         return augment.theta(torch.rand(n, 5) * 2 - 1)  # CPU draws: the checkpointed generator
 
+    @property
+    def full_scale(self) -> float:
+        """The pixel value of white: 255 at 8 bits, 65535 at 16."""
+        return float(2 ** self.state.get("bits", 8) - 1)
+
     def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        return warp(x.float(), theta)  # still in 0-255 units, as the encoder reads them
+        return warp(x.float(), theta)  # still in pixel units (0 to full_scale), as the encoder reads them
 
     def _encoder(self, moves: bool) -> nn.Module:
         o, s = self.options, self.state
@@ -196,7 +222,7 @@ class ImageInput(FileInput):
             body = resnet(s["channels"], size, o.widths, depths, o.batch_norm, o.dropout)
         else:
             body = cnn(s["channels"], size, o.widths, depths, o.kernel, o.pool, o.batch_norm, o.dropout)
-        return ImageEncoder(body, self.width, s["mean"], s["std"], self._augment(moves))
+        return ImageEncoder(body, self.width, s["mean"], s["std"], self._augment(moves), self.full_scale)
 
     # --- faces: HOG + SVM for compare, pixels for explain ---------------------------------------------------------
 

@@ -53,5 +53,6 @@ class ImageFeaturizer(Featurizer):
 
     def features(self, values: pd.Series) -> Features:
         pixels = self.column.transform(values).numpy()
+        top = self.column.full_scale
         stats = np.c_[pixels.mean((2, 3)), pixels.std((2, 3))]
-        return Features({}, [hog(pixels), pixels.reshape(len(pixels), -1) / 255.0, stats / 255.0])
+        return Features({}, [hog(pixels), pixels.reshape(len(pixels), -1) / top, stats / top])

@@ -1,4 +1,5 @@
-"""Decoding image files into fixed-size uint8 arrays, in parallel, into a content-keyed memory-mapped cache.
+"""Decoding image files (and DICOM) into fixed-size uint8 or uint16 arrays, in parallel, into a content-keyed
+memory-mapped cache.
 
 Kept apart from the type so worker processes import only Pillow and NumPy code, and so tests can count decodes.
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from lamina.inputs.image_dicom import DicomError, decode_dicom, is_dicom
+
 PARALLEL_FROM = 256  # fewer images decode faster in-process than a pool starts
 CACHE_VERSION = 1  # bump when decoding changes, so old cache files are never read as new ones
 
@@ -29,6 +32,12 @@ class Geometry:
     width: int
     channels: int
     resize: str  # pad | crop
+    bits: int = 8  # 8: uint8 pixels; 16: uint16, so a scan's 16-bit depth survives until normalisation
+    window: str | tuple[float, float] | None = None  # DICOM only: a preset name or (centre, width)
+
+    @property
+    def dtype(self) -> type:
+        return np.uint16 if self.bits == 16 else np.uint8
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -41,28 +50,56 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return image
 
 
+def _resized(image: Image.Image, geometry: Geometry) -> Image.Image:
+    size = (geometry.width, geometry.height)
+    if image.size == size:
+        return image
+    if geometry.resize == "crop":
+        return ImageOps.fit(image, size, method=Image.Resampling.BILINEAR)
+    return ImageOps.pad(image, size, method=Image.Resampling.BILINEAR, color=0)
+
+
+def _quantised(planes: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Float planes ``(C, h, w)`` in [0, 1] resized (bilinear, in float) and rounded to the bit depth."""
+    top = 2**geometry.bits - 1
+    out = [np.asarray(_resized(Image.fromarray(plane.astype(np.float32), "F"), geometry)) for plane in planes]
+    return np.round(np.clip(np.stack(out), 0, 1) * top).astype(geometry.dtype)
+
+
+def _sixteen_bit(image: Image.Image, geometry: Geometry) -> np.ndarray:
+    """A PNG/TIFF at 16 bits: 16-bit grey kept as it is, everything else scaled from 8 bits."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I") and geometry.channels == 1:
+        return _quantised(np.asarray(image, dtype=np.float64)[None] / 65535.0, geometry)
+    if image.mode == "F" and geometry.channels == 1:
+        return _quantised(np.asarray(image, dtype=np.float64)[None] / 255.0, geometry)
+    image = _to_8bit(image)
+    image = image.convert("RGBA") if image.mode == "P" else image
+    array = np.asarray(image.convert("L" if geometry.channels == 1 else "RGB"), dtype=np.float64) / 255.0
+    return _quantised(array[None] if array.ndim == 2 else array.transpose(2, 0, 1), geometry)
+
+
 def decode(path: str, geometry: Geometry) -> np.ndarray:
-    """One image file as a (channels, height, width) uint8 array: first frame, EXIF-upright, converted, resized."""
+    """One image file as a (channels, height, width) array of the geometry's bit depth: first frame, EXIF-upright,
+    converted, resized. DICOM goes through its rescale and window (``image_dicom``)."""
+    if is_dicom(path):
+        return _quantised(decode_dicom(path, geometry.window, geometry.channels), geometry)
     with Image.open(path) as opened:
         opened.seek(0)  # the first frame of a GIF or multi-page TIFF
         image = ImageOps.exif_transpose(opened)
         image.load()
+        if geometry.bits == 16:
+            return _sixteen_bit(image, geometry)
         image = _to_8bit(image)
         if image.mode == "P":  # palette images may carry transparency; go through RGBA so it is honoured
             image = image.convert("RGBA")
         image = image.convert("L" if geometry.channels == 1 else "RGB")  # alpha is dropped, colour kept
-        size = (geometry.width, geometry.height)
-        if image.size != size:
-            resample = Image.Resampling.BILINEAR
-            if geometry.resize == "crop":
-                image = ImageOps.fit(image, size, method=resample)
-            else:
-                image = ImageOps.pad(image, size, method=resample, color=0)
-        array = np.asarray(image, dtype=np.uint8)
+        array = np.asarray(_resized(image, geometry), dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def describe_error(error: BaseException) -> str:
+    if isinstance(error, DicomError):
+        return str(error)
     if isinstance(error, FileNotFoundError):
         return "no such file"
     if isinstance(error, IsADirectoryError):
@@ -76,7 +113,7 @@ def describe_error(error: BaseException) -> str:
 def _decode_rows(paths: list[str], start: int, target: str, shape: tuple[int, ...], geometry: Geometry
                  ) -> dict[int, str]:
     """Decode ``paths`` into rows ``start...`` of the memmap at ``target``; the rows that failed, with why."""
-    out = np.memmap(target, dtype=np.uint8, mode="r+", shape=shape)
+    out = np.memmap(target, dtype=geometry.dtype, mode="r+", shape=shape)
     failed: dict[int, str] = {}
     for offset, path in enumerate(paths):
         try:
@@ -91,7 +128,7 @@ def _decode_rows(paths: list[str], start: int, target: str, shape: tuple[int, ..
 def decode_all(paths: list[str], geometry: Geometry, target: str, workers: int) -> dict[int, str]:
     """Decode every path into a new (n, C, H, W) uint8 memmap file at ``target``; failed rows stay zero."""
     shape = (len(paths), geometry.channels, geometry.height, geometry.width)
-    np.memmap(target, dtype=np.uint8, mode="w+", shape=shape).flush()
+    np.memmap(target, dtype=geometry.dtype, mode="w+", shape=shape).flush()
     if len(paths) < PARALLEL_FROM or workers <= 1:
         return _decode_rows(paths, 0, target, shape, geometry)
     chunk = max(64, len(paths) // (workers * 4))
@@ -127,11 +164,11 @@ def load_images(paths: list[str], geometry: Geometry, cache_dir: Path | None, wo
     """
     shape = (len(paths), geometry.channels, geometry.height, geometry.width)
     if not paths:
-        return np.zeros(shape, np.uint8), {}
+        return np.zeros(shape, geometry.dtype), {}
     if cache_dir is None:
         with tempfile.TemporaryDirectory(prefix="lamina-images-") as scratch:
             failed = decode_all(paths, geometry, os.path.join(scratch, "images.u8"), workers)
-            array = np.array(np.memmap(os.path.join(scratch, "images.u8"), dtype=np.uint8, mode="r", shape=shape))
+            array = np.array(np.memmap(os.path.join(scratch, "images.u8"), dtype=geometry.dtype, mode="r", shape=shape))
         return array, failed
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = content_key(paths, geometry)
@@ -144,4 +181,4 @@ def load_images(paths: list[str], geometry: Geometry, cache_dir: Path | None, wo
     recorded = json.loads(meta.read_text("utf-8"))
     failed = {int(k): v for k, v in recorded["failed"].items()}
     # mode "c": torch.from_numpy needs a writable array; copy-on-write never touches the file.
-    return np.memmap(data, dtype=np.uint8, mode="c", shape=shape), failed
+    return np.memmap(data, dtype=geometry.dtype, mode="c", shape=shape), failed

@@ -122,21 +122,22 @@ def resnet(channels: int, size: int, widths: Sequence[int], depths: Sequence[int
 
 
 class ImageEncoder(nn.Module):
-    """uint8 (n, C, H, W) → (n, out_dim). Normalises with the fitted per-channel mean and std (0-255 units)."""
+    """uint8 or uint16 (n, C, H, W) → (n, out_dim). Normalises with the fitted per-channel mean and std (pixel
+    units: 0-255, or 0-65535 at 16 bits)."""
 
     def __init__(self, body: nn.Module, out_dim: int, mean: Sequence[float], std: Sequence[float],
-                 augment: Augment | None) -> None:
+                 augment: Augment | None, full_scale: float = 255.0) -> None:
         super().__init__()
-        self.body, self.out_dim, self.augment = body, out_dim, augment
+        self.body, self.out_dim, self.augment, self.full_scale = body, out_dim, augment, full_scale
         # Not persistent: they are the fitted state in lamina.json, not weights.
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) / 255, persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) / 255, persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) / full_scale, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) / full_scale, persistent=False)
         self._channels_last = False
 
     def _prepared(self, x: torch.Tensor) -> torch.Tensor:
-        # Pixel values in 0-255 units: uint8, or floats (explanations interpolate them; training moved them together
-        # with a spatial target)
-        x = x.float() / 255
+        # Pixel values in units of full_scale (255, or 65535 for 16-bit scans) whatever the dtype: uint8 / uint16,
+        # or floats (explanations interpolate them; training moved them together with a spatial target)
+        x = x.float() / self.full_scale
         if self.training and self.augment is not None:
             x = self.augment(x)
         x = (x - self.mean) / self.std

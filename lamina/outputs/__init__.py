@@ -5,9 +5,11 @@ from lamina.outputs.base import OutputType
 from lamina.outputs.binary import BinaryOutput
 from lamina.outputs.category import CategoryOutput
 from lamina.outputs.identity import IdentityOutput
+from lamina.outputs.mask import MaskOutput
 from lamina.outputs.number import NumberOutput
 from lamina.outputs.text import TextOutput
 from lamina.registry import TypeRegistry
 
-OUTPUT_TYPES = TypeRegistry("lamina.outputs", OutputType, [CategoryOutput, BinaryOutput, NumberOutput, TextOutput,
-                                                                 IdentityOutput])
+OUTPUT_TYPES = TypeRegistry("lamina.outputs", OutputType, [
+    CategoryOutput, BinaryOutput, NumberOutput, TextOutput, IdentityOutput, MaskOutput,
+])

@@ -159,6 +159,25 @@ class OutputType(ColumnType):
         """+1 where a higher explained score supports the prediction, −1 where it opposes it."""
         return np.ones(len(raw))
 
+    # --- serving: what POST /predict answers for this output ------------------------------------------------------
+
+    def serve_entry(self, record: dict[str, Any], raw: np.ndarray) -> dict[str, Any]:
+        """One row's answer from its ``decode`` record and raw output: the prediction, and the class probabilities
+        where the output has classes (a mask adds its overlay)."""
+        entry: dict[str, Any] = {"prediction": record[self.name]}
+        classes = self.state.get("classes")
+        if classes:
+            entry["probabilities"] = {str(c): record[f"{self.name}_proba_{c}"] for c in classes}
+        return entry
+
+    # --- prediction into a folder (lamina predict ... -o FOLDER) ---------------------------------------------------
+
+    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Any
+                          ) -> pd.DataFrame | None:
+        """Files of this output's predictions for the rows of ``frame`` written into ``folder`` (a mask PNG per
+        image), and a table about them (one row per lesion); None: this output writes no files."""
+        return None
+
     # --- the report -----------------------------------------------------------------------------------------------
 
     def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:

@@ -74,20 +74,11 @@ def _row_frame(predictor: Predictor, rows: list[dict[str, Any]]) -> pd.DataFrame
     return pd.DataFrame(columns, copy=False)
 
 
-def predictions_json(predictor: Predictor, decoded: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per row, per output: the prediction, and the class probabilities where the output has classes."""
+def predictions_json(predictor: Predictor, decoded: pd.DataFrame, raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per row, per output: what the output type answers (the prediction, its class probabilities, a mask)."""
     records = decoded.to_dict("records")
-    result = []
-    for record in records:
-        row = {}
-        for t in predictor.preprocessor.outputs:
-            entry: dict[str, Any] = {"prediction": _clean(record[t.name])}
-            classes = t.state.get("classes")
-            if classes:
-                entry["probabilities"] = {str(c): _clean(record[f"{t.name}_proba_{c}"]) for c in classes}
-            row[t.name] = entry
-        result.append(row)
-    return result
+    return [{t.name: _clean(t.serve_entry(record, raw[t.name][i])) for t in predictor.preprocessor.outputs}
+            for i, record in enumerate(records)]
 
 
 def describe(predictor: Predictor, runtime: str, limits: Limits) -> dict[str, Any]:
@@ -166,7 +157,12 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
         prediction: Any = Field(description="the predicted label or value")
         probabilities: Optional[dict[str, float]] = Field(None, description="per class, where the output has classes")
 
-    output_fields = {f"o{i}": (Prediction, Field(..., alias=t.name)) for i, t in enumerate(predictor.preprocessor.outputs)}
+    class SpatialPrediction(Prediction):
+        mask: Optional[str] = Field(None, description="the predicted mask as a PNG data URI (red, transparent "
+                                                      "elsewhere) to lay over the image")
+
+    output_fields = {f"o{i}": (SpatialPrediction if t.spatial else Prediction, Field(..., alias=t.name))
+                     for i, t in enumerate(predictor.preprocessor.outputs)}
     OutputRow = create_model("OutputRow", **output_fields)
     PredictResponse = create_model("PredictResponse", predictions=(list[OutputRow], ...), runtime=(str, ...),
                                    milliseconds=(float, Field(..., description="time spent predicting")))
@@ -175,10 +171,10 @@ def create_app(predictor: Predictor, runtime: str = "torch", limits: Limits | No
         started = time.perf_counter()
         frame = _row_frame(predictor, rows)
         try:
-            decoded = predictor.predict(frame)
+            decoded, raw = predictor.predict_with_raw(frame)
         except LaminaError as e:
             raise HTTPException(422, detail=str(e)) from None
-        return {"predictions": predictions_json(predictor, decoded), "runtime": runtime,
+        return {"predictions": predictions_json(predictor, decoded, raw), "runtime": runtime,
                 "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
 
     if not files:

@@ -32,6 +32,8 @@ PAGE = """<!doctype html>
   .bar-track { background: #eef; border-radius: 3px; height: 1em; } .bar { background: #2f5fd0; height: 100%;
   border-radius: 3px; } .bar.neg { background: #d0502f; } .value { text-align: right; font-variant-numeric: tabular-nums; }
   .meta { color: #667; font-size: .85em; }
+  .overlay { position: relative; width: 320px; height: 320px; background: #111; margin-top: .5em; }
+  .overlay img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
 </style>
 </head>
 <body>
@@ -114,6 +116,16 @@ function bars(entries, signed) {
   return box;
 }
 
+function maskOverlay(uri) {
+  // The uploaded image (when the browser can draw it: not DICOM) under the predicted mask, both fitted to one box
+  // as the model padded the image, so the red lies on the pixels it was predicted for.
+  const box = el("div", {class: "overlay"});
+  const upload = MODEL.inputs.map((input, i) => input.file && document.getElementById("in" + i)).find(c => c && c.files.length);
+  if (upload) box.append(el("img", {src: URL.createObjectURL(upload.files[0]), alt: "the image"}));
+  box.append(el("img", {src: uri, alt: "predicted mask", class: "mask"}));
+  return box;
+}
+
 function showPrediction(body) {
   const result = document.getElementById("result");
   result.replaceChildren();
@@ -127,6 +139,7 @@ function showPrediction(body) {
       const entries = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]);
       box.append(bars(entries, false));
     }
+    if (p.mask) box.append(maskOverlay(p.mask));
     result.append(box);
   }
   result.append(el("p", {class: "meta", text: body.runtime + " runtime, " + body.milliseconds + " ms"}));

@@ -1,0 +1,176 @@
+"""The mask output type: reading masks (binary, multi-class, bad files), the U-Net head on every encoder's maps, the
+Dice + cross-entropy loss, masks moving with their pixels, the metrics on known cases, the random-forest
+counterpart and the written mask files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from lamina.config import HiddenConfig
+from lamina.errors import LaminaError
+from lamina.inputs.image import ImageInput, ImageOptions
+from lamina.model import Network
+from lamina.outputs import OUTPUT_TYPES
+from lamina.outputs.mask_forest import SIGMAS, filter_bank, fit_forest, forest_raw
+from lamina.outputs.mask_metrics import hausdorff95, lesions, mask_metrics
+from lamina.training.moves import moves_for
+
+
+def disks(folder: Path, n: int, size: int = 24, value: int = 255, seed: int = 0) -> pd.DataFrame:
+    """Noisy pictures with bright disks, and their exact masks (``value`` inside a disk)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    rows = []
+    for i in range(n):
+        picture, mask = rng.normal(60, 15, (size, size)), np.zeros((size, size), np.uint8)
+        for _ in range(1 + i % 2):
+            cy, cx, r = *rng.integers(5, size - 5, 2), rng.integers(2, 5)
+            inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+            picture[inside] += 90
+            mask[inside] = value
+        Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(folder / f"{i}.png")
+        Image.fromarray(mask).save(folder / f"{i}_mask.png")
+        rows.append({"image": str(folder / f"{i}.png"), "mask": str(folder / f"{i}_mask.png")})
+    return pd.DataFrame(rows)
+
+
+def mask_type(**options):
+    cls = OUTPUT_TYPES["mask"]
+    return cls("mask", cls.Options(**options))
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return disks(tmp_path_factory.mktemp("disks"), 12)
+
+
+def test_masks_are_class_indices_of_their_values(toy: pd.DataFrame, tmp_path: Path) -> None:
+    t = mask_type()
+    t.fit(toy["mask"])
+    assert t.state["values"] == [0, 255] and t.state["classes"] == ["background", "255"]
+    y = t.transform(toy["mask"])
+    assert y.dtype == torch.uint8 and y.shape == (12, 24, 24) and set(np.unique(y.numpy())) == {0, 1}
+    multi = np.zeros((10, 10), np.uint8)
+    multi[:3], multi[5:] = 1, 2
+    Image.fromarray(multi).save(tmp_path / "multi.png")
+    m = mask_type(size=5, class_names=["none", "edema", "tumour"])
+    m.fit(pd.Series([str(tmp_path / "multi.png")]))
+    assert m.state["classes"] == ["none", "edema", "tumour"] and m.transform(pd.Series([str(tmp_path / "multi.png")])
+                                                                           ).shape == (1, 5, 5)
+    Image.fromarray(np.full((10, 10), 7, np.uint8)).save(tmp_path / "seven.png")
+    with pytest.raises(LaminaError, match=r"row 1: .*seven.png: mask value 7 never occurs"):
+        m.transform(pd.Series([str(tmp_path / "seven.png")]))
+    with pytest.raises(LaminaError, match=r"row 1: .*nothing.png: no such file"):
+        t.transform(pd.Series([str(tmp_path / "nothing.png")]))
+
+
+@pytest.mark.parametrize("encoder, size", [("cnn", 24), ("resnet", 72)])
+def test_the_head_gives_logits_at_the_images_size_from_every_encoder(tmp_path: Path, encoder: str, size: int) -> None:
+    frame = disks(tmp_path, 2, size=size)
+    image = ImageInput("image", ImageOptions(widths=[8, 16], encoder=encoder))
+    image.fit(frame["image"])
+    mask = mask_type()
+    mask.fit(frame["mask"])
+    net = Network([image], [mask], HiddenConfig()).eval()
+    with torch.no_grad():
+        raw = net({"image": image.transform(frame["image"])})["mask"]
+    assert raw.shape == (2, 2, size, size)
+    if encoder == "resnet":  # a strided stem: the head upsamples to full size itself
+        assert net.heads[0].stride > 1
+
+
+def test_the_loss_prefers_the_true_mask_and_training_lowers_it(toy: pd.DataFrame) -> None:
+    image = ImageInput("image", ImageOptions(widths=[8, 16], shift=0.1, rotation=15, flip=True))
+    image.fit(toy["image"])
+    mask = mask_type()
+    mask.fit(toy["mask"])
+    y = mask.transform(toy["mask"])
+    loss = mask.loss()
+    right = torch.nn.functional.one_hot(y.long(), 2).permute(0, 3, 1, 2).float() * 20 - 10
+    assert loss(right, y) < 0.05 < loss(-right, y)
+    torch.manual_seed(0)
+    net = Network([image], [mask], HiddenConfig())
+    moves, x = moves_for([image], [mask]), image.transform(toy["image"])
+    optimiser = torch.optim.AdamW(net.parameters(), 1e-2)
+    first = None
+    for _ in range(12):
+        inputs, targets = moves({"image": x}, {"mask": y})
+        value = loss(net(inputs)["mask"], targets["mask"])
+        optimiser.zero_grad()
+        value.backward()
+        optimiser.step()
+        first = float(value.detach()) if first is None else first
+    assert float(value.detach()) < first
+
+
+def test_a_mask_moves_with_its_pixels(toy: pd.DataFrame) -> None:
+    image = ImageInput("image", ImageOptions(widths=[8], shift=0.2, rotation=30, scale=0.2, flip=True))
+    image.fit(toy["image"])
+    mask = mask_type()
+    mask.fit(toy["mask"])
+    x, y = image.transform(toy["image"]), mask.transform(toy["mask"])
+    torch.manual_seed(3)
+    inputs, targets = moves_for([image], [mask])({"image": x}, {"mask": y})
+    moved = targets["mask"]
+    assert moved.dtype == y.dtype and not torch.equal(moved, y)
+    bright = inputs["image"][:, 0] > 110 / 255  # the disks are ~150 on a ~60 background
+    assert (bright == moved.bool()).float().mean() > 0.95
+
+
+def test_metrics_on_known_cases() -> None:
+    truth = np.zeros((3, 20, 20), np.int64)
+    truth[0, 2:8, 2:8] = 1  # one lesion, found exactly
+    truth[1, 10:16, 10:16] = 1  # one lesion, missed; a false positive elsewhere
+    pred = truth.copy()
+    pred[1] = 0
+    pred[1, 0:3, 0:3] = 1
+    raw = np.stack([(pred == 0) * 10.0, (pred == 1) * 10.0], axis=1)  # logits
+    m = mask_metrics(raw, truth, ["background", "lesion"])
+    # image 0: Dice 1; image 1: Dice 0; image 2: both empty, not counted
+    assert m["dice"] == pytest.approx(0.5) and m["iou"] == pytest.approx(0.5) and m["dice_lesion"] == m["dice"]
+    assert m["lesions"] == 2 and m["lesion_sensitivity"] == 0.5 and m["lesion_fp_per_image"] == pytest.approx(1 / 3)
+    # images 0 (masks equal: 0 px) and 1 (the false positive against the missed lesion) have both masks
+    assert m["hausdorff95"] == pytest.approx(hausdorff95(pred[1] == 1, truth[1] == 1) / 2) and m["hausdorff95"] > 0
+    assert np.isfinite(m["abnormality_roc_auc"])
+    square, shifted = np.zeros((30, 30), bool), np.zeros((30, 30), bool)
+    square[5:15, 5:15], shifted[5:15, 8:18] = True, True
+    assert hausdorff95(square, shifted) == pytest.approx(3.0)
+    tiny = np.zeros((30, 30), bool)
+    tiny[5, 5] = True  # Dice with the square: 2/101 < 0.1: not found, so the tiny region is a false positive
+    assert lesions(tiny, square) == (1, 0, 1)
+
+
+def test_the_random_forest_counterpart_outlines_the_disks(toy: pd.DataFrame) -> None:
+    image = ImageInput("image", ImageOptions())
+    image.fit(toy["image"])
+    mask = mask_type()
+    mask.fit(toy["mask"])
+    x, y = image.transform(toy["image"]).numpy(), mask.transform(toy["mask"]).numpy()
+    assert filter_bank(x[0, 0].astype(np.float32)).shape == (24, 24, 1 + 7 * len(SIGMAS))
+    forest = fit_forest(x[:8], y[:8])
+    raw = forest_raw(forest, x[8:], 2)
+    assert raw.shape == (4, 2, 24, 24)
+    everywhere = np.stack([np.zeros_like(raw[:, 0]), np.ones_like(raw[:, 0])], axis=1)  # all lesion: the floor
+    dice, floor = (mask.metrics(toy["mask"][8:], r)["dice"] for r in (raw, everywhere))
+    assert dice > 0.6 and dice > 3 * floor, (dice, floor)
+
+
+def test_written_masks_are_at_the_images_own_size(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((10, 20), np.uint8)).save(tmp_path / "wide.png")
+    mask = mask_type(size=20)
+    mask.state = {"values": [0, 255], "classes": ["background", "lesion"], "height": 20, "width": 20}
+    labels = np.zeros((1, 20, 20), np.int64)
+    labels[0, 8:12, 2:6] = 1  # inside the picture, which the padding put in rows 5-14
+    raw = np.stack([(labels == 0) * 5.0, (labels == 1) * 5.0], axis=1)
+    image = ImageInput("image", ImageOptions(size=20))
+    frame = pd.DataFrame({"image": [str(tmp_path / "wide.png")]})
+    rows = mask.write_predictions(raw, frame, [image], tmp_path / "out")
+    written = np.asarray(Image.open(tmp_path / "out" / "mask" / rows["mask"].iloc[0]))
+    assert written.shape == (10, 20) and set(np.unique(written)) == {0, 255}
+    assert len(rows) == 1 and rows["area_px"].iloc[0] == 16 and rows["class"].iloc[0] == "lesion"
