@@ -3,9 +3,11 @@ package registers through the ``lamina.outputs`` entry-point group (``lamina.reg
 
 from lamina.outputs.base import OutputType
 from lamina.outputs.binary import BinaryOutput
+from lamina.outputs.boxes import BoxesOutput
 from lamina.outputs.category import CategoryOutput
 from lamina.outputs.number import NumberOutput
 from lamina.outputs.text import TextOutput
 from lamina.registry import TypeRegistry
 
-OUTPUT_TYPES = TypeRegistry("lamina.outputs", OutputType, [CategoryOutput, BinaryOutput, NumberOutput, TextOutput])
+OUTPUT_TYPES = TypeRegistry("lamina.outputs", OutputType, [CategoryOutput, BinaryOutput, NumberOutput, TextOutput,
+                                                                BoxesOutput])

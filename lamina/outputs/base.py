@@ -58,6 +58,10 @@ class OutputType(ColumnType):
         """A module ``loss(raw_output, target) -> scalar``."""
         raise NotImplementedError
 
+    def bind(self, inputs: list[Any]) -> None:
+        """Called with the fitted input types just before ``fit`` (a boxes output learns the image input's picture
+        size). Default: nothing."""
+
     def follow(self, target: torch.Tensor, theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """A spatial target (``transform``'s rows) moved as ``theta`` (``F.affine_grid``'s maps, output → input in
         [-1, 1]) moved images of ``size`` (height, width)."""
