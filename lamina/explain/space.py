@@ -91,6 +91,8 @@ class Space:
             else:  # the encoder's output, against the mean embedding (or the zero vector when it has none)
                 self.parts.append(Part(name, "encoded", [name], baseline=encoded_baseline(encoder)))
         self.encoders = dict(zip(self.net.input_names, self.net.encoders))
+        spatial = getattr(self.net, "maps_from", None)
+        self.maps_from = self.net.input_names[spatial] if spatial is not None else None
         self.columns = [c for p in self.parts for c in p.columns]
 
     def tensors(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -103,6 +105,8 @@ class Space:
                 elif p.mode == "tokens":  # (n, L, dim + 1): the embeddings, then the padding mask (never varied)
                     keep = (x != 0).unsqueeze(-1)
                     x = torch.cat([self.encoders[p.key].embed(x), keep.to(torch.float32)], dim=-1)
+                elif p.mode == "pixels" and x.dtype == torch.uint8:  # the encoder reads float pixels in [0, 1]
+                    x = x.float() / 255
                 out.append(x.float())
         return out
 
@@ -113,14 +117,18 @@ class Space:
 
     def raw(self, *tensors: torch.Tensor) -> torch.Tensor:
         """The output head's raw values (logit, class logits, standardised number) from attribution-space tensors."""
-        parts = []
+        parts, maps = [], []
         for p, x in zip(self.parts, tensors):
             if p.mode == "tokens":
                 parts.append(self.encoders[p.key].pool(x[..., -1] > 0.5, x[..., :-1]))
+            elif p.mode == "pixels" and p.key == self.maps_from:  # a spatial head reads its feature maps
+                maps = self.encoders[p.key].feature_maps(x)
+                parts.append(maps[-1].mean(dim=(2, 3)))
             else:
                 parts.append(self.encoders[p.key](x) if p.mode == "pixels" else x)
         encoded = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        return self.head(self.net.hidden(encoded))
+        h = self.net.hidden(encoded)
+        return self.head(h, maps) if self.output.spatial else self.head(h)
 
     def score(self, *tensors: torch.Tensor) -> torch.Tensor:
         return self.output.explained_score(self.raw(*tensors))

@@ -50,6 +50,8 @@ class OutputType(ColumnType):
     # ``(channels, stride)``, finest first, and the head is called ``head(h, maps)``. In training the pixels move
     # (shift, rotation, zoom, flip) and ``follow`` moves the target with them.
     spatial: ClassVar[bool] = False
+    # Rows the report explains at most when this output is explained (None: the inputs' ``explain_rows`` decide).
+    explain_rows: ClassVar[int | None] = None
 
     def head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
@@ -82,6 +84,11 @@ class OutputType(ColumnType):
     def decode(self, raw: np.ndarray) -> pd.DataFrame:
         """Raw head outputs → a frame whose first column (named after the output) is the prediction."""
         raise NotImplementedError
+
+    def locate(self, decoded: pd.DataFrame, frame: pd.DataFrame, inputs: list[Any]) -> pd.DataFrame:
+        """Decoded predictions placed in the rows' own coordinates (boxes in each image file's pixels, not the
+        network's resized picture's). Default: as decoded."""
+        return decoded
 
     def metrics(self, values: pd.Series, raw: np.ndarray) -> dict[str, Any]:
         """Scores of raw head outputs against raw target values (rows with a missing target already removed)."""
@@ -133,9 +140,29 @@ class OutputType(ColumnType):
         """The class explained per row when ``explained_score`` gives one score per class; None otherwise."""
         return None
 
+    def explained_label(self, index: int) -> str:
+        """What ``explained_class``'s ``index`` names (a class; for boxes, the box)."""
+        return str(self.state["classes"][index])
+
     def explained_direction(self, raw: np.ndarray) -> np.ndarray:
         """+1 where a higher explained score supports the prediction, −1 where it opposes it."""
         return np.ones(len(raw))
+
+    # --- serve: one prediction as JSON, and how the page shows it -----------------------------------------------
+
+    def prediction_json(self, record: dict[str, Any]) -> dict[str, Any]:
+        """One row of ``decode``'s frame as the server answers it: the prediction, and the class probabilities
+        where the output has classes."""
+        entry: dict[str, Any] = {"prediction": record[self.name]}
+        classes = self.state.get("classes")
+        if classes:
+            entry["probabilities"] = {str(c): record[f"{self.name}_proba_{c}"] for c in classes}
+        return entry
+
+    def page_widget(self) -> dict[str, Any]:
+        """Extra keys of this output in ``GET /model`` that tell the page how to show it (boxes: drawn on the
+        uploaded picture). Default: none (the prediction as text, probabilities as bars)."""
+        return {}
 
     # --- the report -----------------------------------------------------------------------------------------------
 

@@ -126,9 +126,44 @@ class BoxesOutput(OutputType):
 
     # --- faces ----------------------------------------------------------------------------------------------
 
+    # One box is explained: the top detection of each row, i.e. the heat-map cell (class, y, x) scoring highest on
+    # the row itself. Every cell's score is a "class" of explain's, and ``explained_class`` picks that one, so its
+    # saliency is of one fixed, smooth score (a max over cells would jump between boxes along the path).
+    explain_rows = 4
+
     def explained_score(self, raw: torch.Tensor) -> torch.Tensor:
-        """The top detection's score: the highest heat-map peak of any class (the box explained)."""
-        return torch.sigmoid(raw[:, : len(self.state["classes"])]).flatten(1).max(dim=1).values
+        return torch.sigmoid(raw[:, : len(self.state["classes"])]).flatten(1)
+
+    def explained_class(self, raw: np.ndarray) -> np.ndarray | None:
+        self._explained_grid = (int(raw.shape[-2]), int(raw.shape[-1]))  # what explained_label reads cells with
+        return np.asarray(raw)[:, : len(self.state["classes"])].reshape(len(raw), -1).argmax(1)
+
+    def explained_label(self, index: int) -> str:
+        h, w = getattr(self, "_explained_grid", (1, 1))
+        c, cell = divmod(index, h * w)
+        sy, sx = self.canvas[0] / h, self.canvas[1] / w
+        return f"{self.state['classes'][c]} centred near ({(cell % w + 0.5) * sx:.0f}, {(cell // w + 0.5) * sy:.0f})"
 
     def explained_score_name(self) -> str:
         return f"score of the top box in '{self.name}'"
+
+    def classical_counterparts(self, inputs: list[Any], split: dict[str, pd.DataFrame]) -> list[dict[str, Any]] | None:
+        from lamina.outputs.boxes_classical import counterparts
+
+        return counterparts(self, inputs, split)
+
+    def locate(self, decoded: pd.DataFrame, frame: pd.DataFrame, inputs: list[Any]) -> pd.DataFrame:
+        from lamina.outputs.boxes_faces import locate
+
+        return locate(self, decoded, frame, inputs)
+
+    def prediction_json(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {"prediction": record[self.name]}  # the boxes; a box's score is its probability
+
+    def page_widget(self) -> dict[str, Any]:
+        return {"widget": "boxes"}
+
+    def report_section(self, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray) -> str | None:
+        from lamina.outputs.boxes_faces import report_section
+
+        return report_section(self, inputs, test, raw)

@@ -74,19 +74,37 @@ def _precision(scores: list[np.ndarray], matched: list[np.ndarray], truths: int)
     return result
 
 
+def _class_matches(truth: list[Detections], predicted: list[Detections], c: int
+                   ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    scores, matched, truths = [], [], 0
+    for t, p in zip(truth, predicted):
+        g = t.boxes[t.labels == c]
+        keep = p.labels == c
+        truths += len(g)
+        if keep.any():
+            s, m = _match(g, p.boxes[keep], p.scores[keep])
+            scores.append(s)
+            matched.append(m)
+    return scores, matched, truths
+
+
+def pr_curve(truth: list[Detections], predicted: list[Detections], c: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Recall and (raw, not interpolated) precision of class ``c`` at IoU 0.5 down the score ranking; None when
+    the class has no truth box or no detection."""
+    scores, matched, truths = _class_matches(truth, predicted, c)
+    if not truths or not scores:
+        return None
+    order = np.argsort(-np.concatenate(scores), kind="mergesort")
+    hits = np.concatenate(matched, axis=1)[0, order]
+    tp = np.cumsum(hits)
+    return tp / truths, tp / np.arange(1, len(hits) + 1)
+
+
 def average_precision(truth: list[Detections], predicted: list[Detections], classes: int) -> np.ndarray:
     """AP ``(classes, thresholds)``; NaN for a class with no truth box."""
     ap = np.full((classes, len(THRESHOLDS)), np.nan)
     for c in range(classes):
-        scores, matched, truths = [], [], 0
-        for t, p in zip(truth, predicted):
-            g = t.boxes[t.labels == c]
-            keep = p.labels == c
-            truths += len(g)
-            if keep.any():
-                s, m = _match(g, p.boxes[keep], p.scores[keep])
-                scores.append(s)
-                matched.append(m)
+        scores, matched, truths = _class_matches(truth, predicted, c)
         if truths:
             ap[c] = _precision(scores, matched, truths).mean(axis=1)
     return ap

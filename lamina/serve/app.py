@@ -80,11 +80,7 @@ def predictions_json(predictor: Predictor, decoded: pd.DataFrame) -> list[dict[s
     for record in records:
         row = {}
         for t in predictor.preprocessor.outputs:
-            entry: dict[str, Any] = {"prediction": _clean(record[t.name])}
-            classes = t.state.get("classes")
-            if classes:
-                entry["probabilities"] = {str(c): _clean(record[f"{t.name}_proba_{c}"]) for c in classes}
-            row[t.name] = entry
+            row[t.name] = _clean(t.prediction_json(record))  # the output type's own answer
         result.append(row)
     return result
 
@@ -99,7 +95,7 @@ def describe(predictor: Predictor, runtime: str, limits: Limits) -> dict[str, An
                                  **t.page_widget()}  # the input type's own widget
         inputs.append(entry)
     outputs = [{"name": t.name, "type": t.kind, "classes": t.state.get("classes"),
-                **({"threshold": t.state["threshold"]} if "threshold" in t.state else {})}
+                **({"threshold": t.state["threshold"]} if "threshold" in t.state else {}), **t.page_widget()}
                for t in predictor.preprocessor.outputs]
     info = predictor.info
     return _clean({
