@@ -8,14 +8,22 @@ import torch
 BLOCK = 2048  # rows of the IoU matrix computed at once: 8,000 boxes never need a 256 MB float matrix
 
 
+def _parts(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Intersections and unions ``(len(a), len(b))`` of boxes (x0, y0, x1, y1)."""
+    ax0, ay0, ax1, ay1 = a.unbind(1)
+    bx0, by0, bx1, by1 = b.unbind(1)
+    area_a = (ax1 - ax0).clamp(min=0) * (ay1 - ay0).clamp(min=0)
+    area_b = (bx1 - bx0).clamp(min=0) * (by1 - by0).clamp(min=0)
+    # One coordinate at a time: broadcasting (n, m, 2) pairs is several times slower on the CPU.
+    width = (torch.minimum(ax1[:, None], bx1[None]) - torch.maximum(ax0[:, None], bx0[None])).clamp_(min=0)
+    height = (torch.minimum(ay1[:, None], by1[None]) - torch.maximum(ay0[:, None], by0[None])).clamp_(min=0)
+    inter = width.mul_(height)
+    return inter, area_a[:, None] + area_b[None, :] - inter
+
+
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU ``(len(a), len(b))`` of boxes (x0, y0, x1, y1)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(dim=2)
-    union = area_a[:, None] + area_b[None, :] - inter
+    inter, union = _parts(a, b)
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
 
@@ -29,7 +37,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float = 0.5) -> torch.Te
     # Only a higher-scoring box can suppress: the upper triangle of the overlap matrix, as booleans, in blocks.
     over = np.zeros((len(order), len(order)), dtype=bool)
     for start in range(0, len(order), BLOCK):
-        block = box_iou(ordered[start:start + BLOCK], ordered) > iou
+        inter, union = _parts(ordered[start:start + BLOCK], ordered)
+        block = inter > union.mul_(iou)  # IoU > iou without a division
         over[start:start + BLOCK] = np.triu(block.numpy(), k=start + 1)  # row r of the block is box start + r
     alive = np.ones(len(order), dtype=bool)
     kept = []
