@@ -259,3 +259,18 @@ def test_a_box_value_outside_its_image_is_one_line() -> None:
     with pytest.raises(LaminaError, match=r"target 'objects', row 3, box 1 .*outside its 10x10 image"):
         parse({"width": 10, "height": 10, "boxes": [[2, 2, 12, 8, "car"]]}, "objects", 2)
     assert math.isclose(parse('{"width": 10, "height": 10, "boxes": []}', "o", 0).width, 10)
+
+
+def test_rendered_street_scenes_read_as_a_detection_table(tmp_path: Path) -> None:
+    """examples/driving/make_data.py: pybullet scenes, boxes from the segmentation masks, inside their images."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "driving"))
+    from make_data import CATEGORIES, make
+
+    frame = read_table(make(tmp_path, images=3, seed=0, poses="train"))
+    assert len(frame) == 3
+    for value in frame["objects"]:
+        objects = parse(value, "objects", 0)  # parse checks every box lies inside its image
+        assert objects.labels and set(objects.labels) <= set(CATEGORIES)
+        assert (objects.boxes[:, 2:] - objects.boxes[:, :2] >= 1).all()
