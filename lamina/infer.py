@@ -20,6 +20,7 @@ import yaml
 
 from lamina.budget import format_duration
 from lamina.config import AUTO_FOLD_ROWS, AUTO_FOLDS, Config, validate_config
+from lamina.data.detection import looks_like_boxes
 from lamina.data.folders import is_audio_file, is_image_file
 from lamina.errors import LaminaError, where
 from lamina.inputs import INPUT_TYPES
@@ -54,6 +55,8 @@ def infer_target(name: str, values: pd.Series, source: str | None) -> str:
         raise LaminaError(where(source, (
             f"target column '{name}' has a single value ({present.iloc[0]!r}); there is nothing to predict"
         )))
+    if looks_like_boxes(present):  # each image's objects (COCO or YOLO read by lamina.data.detection)
+        return "boxes"
     if distinct == 2:
         return "binary"
     if _numeric(present):

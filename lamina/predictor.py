@@ -144,7 +144,8 @@ class Predictor:
                 row = row_name(frame.index[int(np.argmin(finite))])
                 raise LaminaError(where(source, f"row {row}: the network gives no finite output for '{name}' from "
                                                 "this row's values; check them (an extreme number?) or retrain the model"))
-        parts = [t.decode(raw[t.name]) for t in self.preprocessor.outputs]
+        inputs = self.preprocessor.inputs
+        parts = [t.locate(t.decode(raw[t.name]), frame, inputs) for t in self.preprocessor.outputs]
         result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
         result.index = frame.index
         return result, raw

@@ -50,6 +50,8 @@ class Preprocessor:
         self.check_columns(train, source, targets=True)
         for t in [*self.inputs, *self.outputs]:
             try:
+                if t in self.outputs:
+                    t.bind(self.inputs)
                 t.fit(train[t.name])
             except LaminaError as e:
                 raise LaminaError(where(source, str(e))) from None

@@ -128,7 +128,8 @@ def _comparison_section(folder: Path) -> str:
 def _explain_section(predictor: Predictor, frame: pd.DataFrame) -> str:
     from lamina.explain import charts, explain_rows, faithfulness, faithfulness_html, permutation_importance
 
-    cap = min(t.explain_rows for t in predictor.preprocessor.inputs)  # each type says how dear its explanation is
+    prep = predictor.preprocessor  # each type says how dear its explanation is
+    cap = min([t.explain_rows for t in prep.inputs] + [t.explain_rows for t in prep.outputs[:1] if t.explain_rows])
     frame = frame.sample(cap, random_state=0) if len(frame) > cap else frame
     explained = explain_rows(predictor, frame)
     importance = permutation_importance(predictor, frame)

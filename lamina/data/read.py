@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lamina.data.flows import read_flows
+from lamina.data.detection import is_coco, is_yolo, read_coco, read_yolo
 from lamina.data.folders import read_folder
 from lamina.data.pcap import CAPTURE_EXTENSIONS, capture_format
 from lamina.errors import LaminaError, where
@@ -52,6 +53,8 @@ def read_table(source: str | os.PathLike | pd.DataFrame, format: str = "auto") -
         return _clean(source.copy(), None)
     name = os.fspath(source)
     path = Path(name)
+    if path.is_dir() and is_yolo(path):  # a detection set: images/ and labels/*.txt
+        return _clean(read_yolo(path), name)
     if path.is_dir():  # a folder of images, one subfolder per class
         return _clean(read_folder(path), name)
     check_file(name, path)
@@ -65,6 +68,8 @@ def read_table(source: str | os.PathLike | pd.DataFrame, format: str = "auto") -
     elif fmt in ("csv", "tsv"):
         df = _read_csv(name, path, "," if fmt == "csv" else "\t", fmt)
         empty = f"has only a header row ({_plural(df.shape[1], 'column')}) and no data rows; add data rows"
+    elif fmt == "json" and (coco := _coco_document(path)) is not None:
+        return _clean(read_coco(name, coco), name)
     else:
         df = _read_json(name, path, lines_only=fmt == "jsonl")
         empty = "has no records; write one JSON object per row"
@@ -112,6 +117,18 @@ def check_file(name: str, path: Path) -> None:
                                 "permissions")) from None
     if size == 0:
         raise LaminaError(where(name, "file is empty (0 bytes); write the data with a header row and data rows"))
+
+
+def _coco_document(path: Path) -> dict[str, Any] | None:
+    """The parsed file when it is one COCO detection document (images, annotations, categories), else None."""
+    with path.open("rb") as handle:
+        if not handle.read(64).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            return None  # an array of records, or gzip
+    try:
+        data = json.loads(path.read_text("utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if is_coco(data) else None
 
 
 def _is_gzip(path: Path) -> bool:

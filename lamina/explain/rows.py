@@ -51,7 +51,7 @@ def explain_rows(predictor: Predictor, frame: pd.DataFrame, output: str | None =
             row["tokens"] = {k: {"tokens": texts[k][i], "attributions": np.round(v[i], 6).tolist()}
                              for k, v in result.tokens.items()}
         if result.target is not None:
-            row["explained_class"] = space.output.explained_class_name(int(result.target[i]))
+            row["explained_class"] = space.output.explained_label(int(result.target[i]))
         rows.append(row)
     return {"method": "integrated_gradients", "steps": steps, "output": space.output.name,
             "score": result.score_name, "baseline": baseline_note(predictor), "explanations": rows}

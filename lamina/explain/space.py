@@ -119,7 +119,7 @@ class Space:
         for p, x in zip(self.parts, tensors):
             if p.mode == "tokens":
                 parts.append(self.encoders[p.key].pool(x[..., -1] > 0.5, x[..., :-1]))
-            elif p.key == self.maps_key:  # a spatial head (masks) also reads this image's feature maps
+            elif p.mode == "pixels" and p.key == self.maps_key:  # a spatial head also reads its feature maps
                 maps = self.encoders[p.key].feature_maps(x)
                 parts.append(maps[-1].mean(dim=(2, 3)))
             else:

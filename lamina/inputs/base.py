@@ -91,6 +91,11 @@ class InputType(ColumnType):
         """``(channels, stride)`` of each feature map, finest first."""
         raise NotImplementedError
 
+    def canvas(self) -> tuple[int, int, str]:
+        """The fitted picture every image becomes: height, width and how it is resized (``pad`` or ``crop``), so a
+        spatial target can be placed the same way."""
+        raise NotImplementedError
+
     def draw_move(self, n: int) -> torch.Tensor | None:
         """Training's random affine maps ``(n, 2, 3)`` (``F.affine_grid``'s: output → input, in [-1, 1]) for ``n``
         rows, drawn from the checkpointed CPU generator; None when this input does not move its pixels."""

@@ -189,6 +189,9 @@ class ImageInput(FileInput):
     def map_shapes(self, encoder: nn.Module) -> list[tuple[int, int]]:
         return encoder.map_shapes(self.state["channels"], self.state["height"], self.state["width"])
 
+    def canvas(self) -> tuple[int, int, str]:
+        return int(self.state["height"]), int(self.state["width"]), self.options.resize
+
     def _augment(self, moves: bool) -> Augment | None:
         o = self.options
         if not o.augment:

@@ -3,6 +3,7 @@ package registers through the ``lamina.outputs`` entry-point group (``lamina.reg
 
 from lamina.outputs.base import OutputType
 from lamina.outputs.binary import BinaryOutput
+from lamina.outputs.boxes import BoxesOutput
 from lamina.outputs.category import CategoryOutput
 from lamina.outputs.identity import IdentityOutput
 from lamina.outputs.mask import MaskOutput
@@ -11,5 +12,5 @@ from lamina.outputs.text import TextOutput
 from lamina.registry import TypeRegistry
 
 OUTPUT_TYPES = TypeRegistry("lamina.outputs", OutputType, [
-    CategoryOutput, BinaryOutput, NumberOutput, TextOutput, IdentityOutput, MaskOutput,
+    CategoryOutput, BinaryOutput, NumberOutput, TextOutput, IdentityOutput, MaskOutput, BoxesOutput,
 ])

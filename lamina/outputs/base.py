@@ -57,6 +57,8 @@ class OutputType(ColumnType):
     scores_held_out_loss: ClassVar[bool] = True
     # Whether ``embedding`` gives a vector per row that people are enrolled and matched by (lamina enroll).
     embeds: ClassVar[bool] = False
+    # Rows the report explains at most when this output is explained (None: the inputs' ``explain_rows`` decide).
+    explain_rows: ClassVar[int | None] = None
 
     def head(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
@@ -64,6 +66,10 @@ class OutputType(ColumnType):
     def loss(self) -> nn.Module:
         """A module ``loss(raw_output, target) -> scalar``."""
         raise NotImplementedError
+
+    def bind(self, inputs: list[Any]) -> None:
+        """Called with the fitted input types just before ``fit`` (a boxes output learns the image input's picture
+        size). Default: nothing."""
 
     def follow(self, target: torch.Tensor, theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """A spatial target (``transform``'s rows) moved as ``theta`` (``F.affine_grid``'s maps, output → input in
@@ -90,6 +96,11 @@ class OutputType(ColumnType):
     def decode(self, raw: np.ndarray) -> pd.DataFrame:
         """Raw head outputs → a frame whose first column (named after the output) is the prediction."""
         raise NotImplementedError
+
+    def locate(self, decoded: pd.DataFrame, frame: pd.DataFrame, inputs: list[Any]) -> pd.DataFrame:
+        """Decoded predictions placed in the rows' own coordinates (boxes in each image file's pixels, not the
+        network's resized picture's). Default: as decoded."""
+        return decoded
 
     def metrics(self, values: pd.Series, raw: np.ndarray) -> dict[str, Any]:
         """Scores of raw head outputs against raw target values (rows with a missing target already removed)."""
@@ -151,8 +162,8 @@ class OutputType(ColumnType):
         """The class explained per row when ``explained_score`` gives one score per class; None otherwise."""
         return None
 
-    def explained_class_name(self, index: int) -> str:
-        """The name of the class ``explained_class`` picked."""
+    def explained_label(self, index: int) -> str:
+        """What ``explained_class``'s ``index`` names (a class; for boxes, the box)."""
         return str(self.state["classes"][index])
 
     def explained_direction(self, raw: np.ndarray) -> np.ndarray:
@@ -177,6 +188,11 @@ class OutputType(ColumnType):
         """Files of this output's predictions for the rows of ``frame`` written into ``folder`` (a mask PNG per
         image), and a table about them (one row per lesion); None: this output writes no files."""
         return None
+
+    def page_widget(self) -> dict[str, Any]:
+        """Extra keys of this output in ``GET /model`` that tell the page how to show it (boxes: drawn on the
+        uploaded picture). Default: none (the prediction as text, probabilities as bars)."""
+        return {}
 
     # --- the report -----------------------------------------------------------------------------------------------
 

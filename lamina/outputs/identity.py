@@ -162,7 +162,7 @@ class IdentityOutput(OutputType):
     def explained_class(self, raw: np.ndarray) -> np.ndarray | None:
         return np.asarray(raw)[:, self.dim:].argmax(1)
 
-    def explained_class_name(self, index: int) -> str:
+    def explained_label(self, index: int) -> str:
         return str(self.state["identities"][index])
 
     @property

@@ -91,7 +91,7 @@ def describe(predictor: Predictor, runtime: str, limits: Limits) -> dict[str, An
                                  **t.page_widget()}  # the input type's own widget
         inputs.append(entry)
     outputs = [{"name": t.name, "type": t.kind, "classes": t.state.get("classes"),
-                **({"threshold": t.state["threshold"]} if "threshold" in t.state else {})}
+                **({"threshold": t.state["threshold"]} if "threshold" in t.state else {}), **t.page_widget()}
                for t in predictor.preprocessor.outputs]
     info = predictor.info
     return _clean({

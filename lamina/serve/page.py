@@ -3,7 +3,8 @@
 The page reads ``GET /model`` and builds its form from the inputs: a number field per number, a dropdown per
 category or binary (a text field with suggestions for a large vocabulary), a text area for text, a file upload for a
 file input (image, audio). It posts to ``/predict`` (JSON, or multipart when the model has a file input), shows each
-output's prediction and its class probabilities as bars, and the explanation when the server has one.
+output's prediction and its class probabilities as bars (a boxes output: drawn on the uploaded picture), and the
+explanation when the server has one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PAGE = """<!doctype html>
   .meta { color: #667; font-size: .85em; }
   .overlay { position: relative; width: 320px; height: 320px; background: #111; margin-top: .5em; }
   .overlay img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+  canvas.boxes { max-width: 100%; border: 1px solid #ccd; }
 </style>
 </head>
 <body>
@@ -125,6 +127,38 @@ function maskOverlay(uri) {
   box.append(el("img", {src: uri, alt: "predicted mask", class: "mask"}));
   return box;
 }
+// Boxes outputs: the uploaded picture with each box scoring at least BOX_SHOWN drawn on it, and the boxes listed.
+const BOX_SHOWN = 0.3;
+function drawBoxes(box, found) {
+  const upload = MODEL.inputs.findIndex(input => input.file);
+  const control = upload >= 0 ? document.getElementById("in" + upload) : null;
+  const shown = found.filter(b => b.score >= BOX_SHOWN);
+  box.append(el("div", {class: "prediction", text: shown.length + " object" + (shown.length === 1 ? "" : "s")}));
+  const canvas = el("canvas", {class: "boxes", "data-boxes": String(shown.length)});
+  box.append(canvas);
+  const list = el("ul", {class: "box-list"});
+  for (const b of shown) {
+    list.append(el("li", {text: b.label + " " + (b.score * 100).toFixed(0) + " % at [" + b.box.map(v => v.toFixed(0)).join(", ") + "]"}));
+  }
+  box.append(list);
+  if (!control || !control.files.length) return;
+  const picture = new Image();
+  picture.onload = () => {
+    const scale = Math.min(1, 640 / picture.naturalWidth);
+    canvas.width = Math.round(picture.naturalWidth * scale);
+    canvas.height = Math.round(picture.naturalHeight * scale);
+    const g = canvas.getContext("2d");
+    g.drawImage(picture, 0, 0, canvas.width, canvas.height);
+    g.lineWidth = 2; g.font = "12px system-ui, sans-serif";
+    for (const b of shown) {
+      const [x0, y0, x1, y1] = b.box.map(v => v * scale);
+      g.strokeStyle = "#ff2d55"; g.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      g.fillStyle = "#ff2d55"; g.fillText(b.label + " " + b.score.toFixed(2), x0 + 2, Math.max(12, y0 - 3));
+    }
+    canvas.dataset.drawn = "true";
+  };
+  picture.src = URL.createObjectURL(control.files[0]);
+}
 
 function showPrediction(body) {
   const result = document.getElementById("result");
@@ -133,6 +167,12 @@ function showPrediction(body) {
   for (const output of MODEL.outputs) {
     const p = row[output.name];
     const box = el("div", {class: "output", "data-output": output.name});
+    if (output.widget === "boxes") {
+      box.append(el("h2", {text: output.name}));
+      drawBoxes(box, p.prediction || []);
+      result.append(box);
+      continue;
+    }
     const value = typeof p.prediction === "number" ? Number(p.prediction.toPrecision(6)) : p.prediction;
     box.append(el("h2", {text: output.name}), el("div", {class: "prediction", text: String(value)}));
     if (p.probabilities) {
