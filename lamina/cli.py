@@ -249,7 +249,7 @@ def predict(
     from lamina.errors import LaminaError
     from lamina.export import load
 
-    if output is not None and (output.is_dir() or not output.suffix):  # a folder: files per row (masks) and tables
+    if output is not None and not output.suffix:  # a folder: files per row (masks) and tables; a.csv/ is an error
         written = load(model_dir, runtime).predict_files(read_table(data), output, source=str(data))
         typer.echo(f"wrote {', '.join(p.name for p in written)} into {output}", err=True)
         return
