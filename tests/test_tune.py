@@ -170,3 +170,27 @@ def test_a_killed_study_resumes_with_two_workers_within_its_budget_and_beats_the
         assert f'<img alt="{figure}"' in search, figure
     # Without --resume a second tune refuses to mix into the study.
     assert_user_error(run_cli("tune", "config.yaml", "--time", "20s", cwd=project), "--resume")
+
+
+@pytest.mark.slow
+def test_a_trial_on_small_data_is_scored_out_of_fold_as_train_would_fit_it(project: Path) -> None:
+    """On a few hundred rows `lamina train` cross-fits; a trial does too, and its score is the mean over the k
+    held-out folds of each network's best validation loss (not one small validation split's); the pruner sees only
+    fold 1's epochs, so trials are compared step by step on the same network."""
+    from lamina.data.load import load_splits
+    from lamina.tune.trial import _reporter, _train
+
+    raw = read_yaml(project / "config.yaml")
+    raw["trainer"].update(folds=3, epochs=3)
+    config = validate_config(raw)
+    frames, sources = load_splits(config, project)
+    study = optuna.create_study()
+    trial = study.ask()
+    on_epoch = _reporter(trial, "val_loss", Deadline(time.time(), 3600.0), until=time.time() + 3600.0)
+    fitted, value, facts = _train(config, frames, sources, 3, on_epoch, "val_loss")
+    records = on_epoch.records
+    assert sorted(records) == [1, 2, 3] and facts["folds"] == 3 and fitted.predictor.info["folds"]["k"] == 3
+    best = [min(r["val_loss"] for r in fold.values()) for fold in records.values()]
+    assert value == pytest.approx(sum(best) / 3)
+    assert sorted(study.trials[0].intermediate_values) == sorted(records[1])
+    assert trial.study.trials[0].intermediate_values == {e: r["val_loss"] for e, r in records[1].items()}

@@ -35,8 +35,11 @@ def keep(folder: Path, trial: optuna.Trial, fitted: Fitted) -> None:
     staging.mkdir(parents=True)
     write_model(fitted.predictor, staging)
     (staging / "config.yaml").write_text(dump_config(fitted.predictor.config), encoding="utf-8")
-    # metrics.jsonl as a training run writes it: the report draws its learning curves from it
-    (staging / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fitted.history), encoding="utf-8")
+    # metrics.jsonl as a training run writes it: the report draws its learning curves from it (a cross-fitted
+    # model has k curves and, as after `lamina train`, none)
+    if fitted.history:
+        lines = "".join(json.dumps(r) + "\n" for r in fitted.history)
+        (staging / "metrics.jsonl").write_text(lines, encoding="utf-8")
     mark = {"study": trial.study.study_name, "trial": trial.number}
     (staging / MARK).write_text(json.dumps(mark), encoding="utf-8")
     os.replace(staging, target)

@@ -125,7 +125,7 @@ def _best_model(study: optuna.Study, config: Config, space: Any, base_dir: Path,
     if take(folder, best.number, destination):
         return best_yaml, destination
     final = _relative_data(raw, base_dir, None)
-    final["tune"], final["trainer"]["folds"] = None, 1
+    final["tune"] = None  # trained as the trials were: cross-fitted where `trainer.folds` says so
     left = max(1.0, clock.end - clock.now() - clock.report_seconds)
     final["trainer"]["time_limit"] = min(left, final["trainer"]["time_limit"] or left)
     log.info("trial %d ran on another machine: training its config here", best.number)

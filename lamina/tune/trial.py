@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
 from lamina.config import Config, TuneParam, load_config, validate_config
 from lamina.data.load import load_splits
 from lamina.errors import LaminaError
+from lamina.folds import fit_folds, folds_for
 from lamina.logs import quiet
 from lamina.preprocessor import Preprocessor
-from lamina.training.supervised import fit
+from lamina.training.supervised import Fitted, fit
 from lamina.tune.clock import Deadline, trial_seconds
 from lamina.tune.keep import keep, leads
 from lamina.tune.output import announcer
@@ -79,18 +81,52 @@ def objective_key(config: Config) -> tuple[str, str]:
     return f"val_{metric}", "maximize" if column.is_higher_better(name) else "minimize"
 
 
-def _reporter(trial: optuna.Trial, key: str) -> Callable[[dict[str, Any]], None]:
-    def on_epoch(record: dict[str, Any]) -> None:
-        trial.report(float(record[key]), record["epoch"])
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {record['epoch']}")
+def _reporter(trial: optuna.Trial, key: str, clock: Deadline, until: float) -> Callable[[int, dict[str, Any]], None]:
+    """``on_epoch(fold, record)``: fold 1's epochs feed the pruner (every trial's first network, comparable step by
+    step); every fold's epochs are kept for the score and stop the trial at the deadline."""
+    records: dict[int, dict[int, dict[str, Any]]] = {}
 
+    def on_epoch(fold: int, record: dict[str, Any]) -> None:
+        records.setdefault(fold, {})[record["epoch"]] = record
+        if fold == 1:
+            trial.report(float(record[key]), record["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {record['epoch']}")
+        if clock.now() >= until:
+            trial.set_user_attr("stopped", "deadline")
+            raise optuna.TrialPruned("stopped at the deadline")
+
+    on_epoch.records = records  # type: ignore[attr-defined]
     return on_epoch
+
+
+def _train(config: Config, frames: dict[str, pd.DataFrame], sources: dict[str, str], k: int,
+           on_epoch: Callable[[int, dict[str, Any]], None], key: str) -> tuple[Fitted, float, dict[str, Any]]:
+    """Train a trial's model as ``lamina train`` would (one network, or ``k`` cross-fitted ones) and score it: the
+    validation ``key`` at the best epoch, averaged over the folds when cross-fitted. On a few hundred rows one
+    validation split of a few dozen rows rewards the config that fits those rows (docs/benchmarks.md, 'Tuning');
+    the mean over k held-out folds covers every training row."""
+    if k == 1:
+        fitted = fit(config, frames, sources, verbose=False, on_epoch=lambda record: on_epoch(1, record))
+        best = next(r for r in fitted.history if r["epoch"] == fitted.best_epoch)
+        return fitted, float(best[key]), {"best_epoch": fitted.best_epoch, "epochs": len(fitted.history),
+                                          "train_seconds": sum(r["seconds"] for r in fitted.history)}
+    fitted = fit_folds(config, frames, k, sources, verbose=False, on_epoch=on_epoch)
+    records: dict[int, dict[int, dict[str, Any]]] = on_epoch.records  # type: ignore[attr-defined]
+    plan = fitted.predictor.info["folds"]
+    best = [records[i + 1][epoch] for i, epoch in enumerate(plan["best_epochs"])]
+    seconds = sum(r["seconds"] for fold in records.values() for r in fold.values())
+    return fitted, float(np.mean([r[key] for r in best])), {
+        "best_epoch": int(np.median(plan["best_epochs"])), "epochs": int(np.median(plan["epochs_run"])),
+        "folds": k, "train_seconds": seconds}
 
 
 def make_objective(config: Config, space: dict[str, TuneParam], frames: dict[str, pd.DataFrame],
                    sources: dict[str, str], clock: Deadline, job: Job) -> Callable[[optuna.Trial], float]:
     base, (key, _) = trial_base(config), objective_key(config)
+    # Trials train what `lamina train` of the config trains: cross-fitted on small data, so a trial is scored
+    # out of fold and the tuned best is the model the user gets.
+    k = folds_for(config, len(frames["train"]) + len(frames.get("validation", ())))
 
     def objective(trial: optuna.Trial) -> float:
         raw = with_values(base, suggest(trial, space))
@@ -100,24 +136,21 @@ def make_objective(config: Config, space: dict[str, TuneParam], frames: dict[str
             trial.set_user_attr("stopped", "deadline")
             raise optuna.TrialPruned("no time left")
         trainer = raw["trainer"]
-        # Trials are scored on the validation split: one network each, cross-fitting is for the final model.
-        trainer["folds"] = 1
-        trainer["time_limit"] = min(left, trainer["time_limit"] or math.inf)
+        trainer["folds"] = k
+        trainer["time_limit"] = min(left / k, trainer["time_limit"] or math.inf)
         trainer["threads"] = trainer["threads"] or job.threads
         try:
             with quiet():
-                fitted = fit(validate_config(raw), frames, sources, verbose=False, on_epoch=_reporter(trial, key))
+                fitted, value, facts = _train(validate_config(raw), frames, sources, k,
+                                              _reporter(trial, key, clock, until), key)
         except LaminaError as e:  # this point of the space does not train (e.g. the loss diverged): a failed trial
             trial.set_user_attr("error", str(e))
             return math.nan
         if clock.now() >= until:
             trial.set_user_attr("stopped", "deadline")
             raise optuna.TrialPruned("stopped at the deadline")
-        best = next(r for r in fitted.history if r["epoch"] == fitted.best_epoch)
-        trial.set_user_attr("best_epoch", fitted.best_epoch)
-        trial.set_user_attr("epochs", len(fitted.history))
-        trial.set_user_attr("train_seconds", sum(r["seconds"] for r in fitted.history))
-        value = float(best[key])
+        for name, fact in facts.items():
+            trial.set_user_attr(name, fact)
         if leads(trial, value):
             keep(Path(job.folder), trial, fitted)
         return value
