@@ -36,9 +36,11 @@ def test_each_output_says_which_metrics_are_better_higher() -> None:
         out = cls("y", cls.Options())
         assert headline(out) == (cls.primary_metric, cls.higher_is_better)
         assert out.is_higher_better(cls.primary_metric) is cls.higher_is_better
-        for metric in cls.metric_names:
-            lower = metric in ("log_loss", "rmse", "mae")  # the list training.py kept before the types said it
-            assert out.is_higher_better(metric) is not lower, (kind, metric)
+        for metric in {*cls.metric_names, *cls.lower_is_better}:
+            assert out.is_higher_better(metric) is (metric not in cls.lower_is_better), (kind, metric)
+            # a loss, an error, a distance, a cost or a false-alarm rate, by whatever name, must be declared lower
+            lowerish = any(w in metric for w in ("loss", "rmse", "mae", "eer", "hausdorff", "cost", "fp_", "far_at"))
+            assert out.is_higher_better(metric) is not lowerish, (kind, metric)
 
 
 @pytest.fixture(scope="module")

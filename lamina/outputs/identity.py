@@ -87,7 +87,6 @@ class IdentityOutput(OutputType):
     state_schema = IdentityState
     primary_metric = "eer"
     higher_is_better = False
-    # metric_names lists the others (all better higher); the primary one, the EER, is better lower
     metric_names = ("tar_at_far_1e-2", "tar_at_far_1e-3", "roc_auc", "rank1", "rank5", "dir_at_far_1e-2")
     lower_is_better = frozenset({"eer", "far_at_threshold"})
     split_by_value = True
