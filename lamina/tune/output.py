@@ -87,10 +87,10 @@ def print_leaderboard(study: optuna.Study, key: str) -> None:
     Console(width=max(Console().width, 120)).print(table)
 
 
-def _figure(title: str, draw: Any, study: optuna.Study, until: float) -> str:
-    """One of Optuna's matplotlib plots as an embedded PNG; a plot that cannot be drawn says why, and past
-    ``until`` (the end of --time) none is started."""
-    if time.time() >= until:
+def _figure(title: str, draw: Any, study: optuna.Study, until: float, estimate: float = 0.0) -> str:
+    """One of Optuna's matplotlib plots as an embedded PNG; a plot that cannot be drawn says why, and none is
+    started that would end past ``until`` (the end of --time) by ``estimate`` (the last figure's seconds)."""
+    if time.time() + estimate >= until:
         return paragraph(f"{title}: not drawn, --time was spent (`lamina tune --resume` with more time draws it)")
     try:
         with warnings.catch_warnings():
@@ -117,9 +117,16 @@ def report_section(study: optuna.Study, key: str, budget: str, until: float = fl
     draw = charts()
 
     header, rows = leaderboard_rows(study)
-    return (paragraph(f"lamina tune: {counts(study)} within {budget}; trials scored by {key} on the validation "
-                      "split (Optuna: TPE sampler, median pruner on each epoch's score).") +
-            table_html([key if h == "score" else h for h in header], rows) +
-            _figure("optimisation history", draw.plot_optimization_history, study, until) +
-            _figure("parameter importances", draw.plot_param_importances, study, until) +
-            _figure("parallel coordinates", draw.plot_parallel_coordinate, study, until))
+    folds = next((t.user_attrs["folds"] for t in study.trials if t.user_attrs.get("folds")), None)
+    on = f"averaged over {folds} held-out folds" if folds else "on the validation split"
+    parts = [paragraph(f"lamina tune: {counts(study)} within {budget}; trials scored by {key} {on} (Optuna: TPE "
+                       "sampler, median pruner on each epoch's score)."),
+             table_html([key if h == "score" else h for h in header], rows)]
+    last = 0.0  # seconds the previous figure took: on a busy machine one can take several
+    for title, plot in (("optimisation history", draw.plot_optimization_history),
+                        ("parameter importances", draw.plot_param_importances),
+                        ("parallel coordinates", draw.plot_parallel_coordinate)):
+        began = time.time()
+        parts.append(_figure(title, plot, study, until, last))
+        last = time.time() - began
+    return "".join(parts)
