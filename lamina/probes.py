@@ -63,7 +63,8 @@ def probe(predictor: Predictor, frame: pd.DataFrame, output: str | None = None, 
     prep = predictor.preprocessor
     names = [t.name for t in prep.outputs if t.task is not None]  # a probe predicts a class or a value per row
     if not names:
-        raise LaminaError("layer probes need a class or number output; this model only generates text")
+        raise LaminaError("layer probes need a class or number output; this model has none (its outputs: "
+                          f"{', '.join(f'{t.name} ({t.kind})' for t in prep.outputs)})")
     target = next((t for t in prep.outputs if t.name == (output or names[0])), None)
     if target is None or target.task is None:
         raise LaminaError(f"output {output!r}: probe one of {', '.join(names)} (class or number outputs)")

@@ -188,3 +188,48 @@ def test_speakers_end_to_end(tmp_path) -> None:
     with open(a, "rb") as fa, open(tmp_path / "other.json", "rb") as fg:
         refused = client.post("/identify", files={"file": ("q.wav", fa), "gallery": ("g.json", fg)})
     assert refused.status_code == 422 and "another model" in refused.json()["detail"]
+
+
+# --- the second modality: writers of handwriting fonts, and `lamina compare` on an identity model --------------------
+
+
+def test_glyph_writers_are_real_fonts_with_letters_one_folder_each(tmp_path) -> None:
+    from PIL import Image
+
+    from conftest import example
+
+    make_data = example("glyphs")
+    fonts = make_data.matplotlib_fonts()
+    written = make_data.make(tmp_path, fonts, images=3, seed=0)
+    # DejaVu, Computer Modern and STIX faces; the fonts without Latin letters (STIX's size variants and non-Unicode
+    # faces, Last Resort) are left out by the letter check
+    assert len(written) >= 18 and not any(name.startswith(("stixsiz", "stixnonuni", "lastresort")) for name in written)
+    assert make_data.draws_letters(fonts[0].parent / "DejaVuSans.ttf")
+    assert not make_data.draws_letters(fonts[0].parent / "STIXSizOneSymReg.ttf")
+    images = sorted((tmp_path / "glyphs").glob("*/*.png"))
+    assert len(images) == 3 * len(written)
+    pixels = np.asarray(Image.open(images[0]))
+    assert pixels.shape == make_data.SIZE and pixels.min() < 100 < pixels.max()  # ink on paper
+
+
+@pytest.mark.slow
+def test_compare_scores_an_identity_model_and_its_classical_counterparts_on_unseen_writers(tmp_path) -> None:
+    import json
+
+    from conftest import assert_ok, example, read_yaml, run_cli, write_yaml
+
+    make_data = example("glyphs")
+    make_data.make(tmp_path, make_data.matplotlib_fonts(), images=6, seed=1)
+    assert_ok(run_cli("init", "glyphs/", "--target", "writer", "--task", "identity", "-o", "id.yaml", cwd=tmp_path))
+    config = read_yaml(tmp_path / "id.yaml")
+    config["trainer"].update({"epochs": 2, "batch_size": 32, "time_limit": None})
+    config["inputs"][0]["options"] = {"size": [20, 56], "widths": [8, 16]}
+    write_yaml(config, tmp_path / "id.yaml")
+    result = assert_ok(run_cli("compare", "id.yaml", cwd=tmp_path))
+    assert "image features + LDA + cosine" in result.stdout, result.stdout
+    rows = json.loads((tmp_path / "runs" / "glyphs" / "compare.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["lamina (deep)", "image features + cosine", "image features + LDA + cosine"]
+    test_people = rows[0]["metrics"]["identities"]
+    for row in rows:  # the same unseen writers, the same metrics, on every side
+        metrics = row["metrics"]
+        assert row["metric"] == "eer" and 0.0 <= metrics["eer"] <= 1.0 and metrics["identities"] == test_people >= 2
