@@ -53,6 +53,15 @@ def test_nms_keeps_what_the_textbook_loop_keeps() -> None:
         boxes, scores = random_boxes(rng, n), rng.uniform(size=n)
         kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5).tolist()
         assert kept == reference_nms(boxes, scores, 0.5)
+    # A detector's raw output: many jittered copies of a few boxes, at several thresholds; and exact duplicates.
+    centre = random_boxes(rng, 12)[rng.integers(0, 12, 700)]
+    clustered = centre + rng.normal(0, 3, centre.shape)
+    clustered[:, 2:] = np.maximum(clustered[:, 2:], clustered[:, :2] + 1)
+    for boxes in (clustered, np.repeat(random_boxes(rng, 5), 60, 0)):
+        scores = rng.uniform(size=len(boxes))
+        for iou in (0.1, 0.5, 0.8):
+            kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).tolist()
+            assert kept == reference_nms(boxes, scores, iou)
     assert nms(torch.zeros(0, 4), torch.zeros(0)).numel() == 0
 
 
