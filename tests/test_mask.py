@@ -174,3 +174,57 @@ def test_written_masks_are_at_the_images_own_size(tmp_path: Path) -> None:
     written = np.asarray(Image.open(tmp_path / "out" / "mask" / rows["mask"].iloc[0]))
     assert written.shape == (10, 20) and set(np.unique(written)) == {0, 255}
     assert len(rows) == 1 and rows["area_px"].iloc[0] == 16 and rows["class"].iloc[0] == "lesion"
+
+
+class Threshold(torch.nn.Module):
+    """A stand-in for a trained network: a pixel brighter than 110 is lesion (the disks are ~150 on ~60); it
+    records the tile sizes it was given."""
+
+    output_names = ["mask"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+        self.seen: set[tuple[int, int]] = set()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = batch["image"].float()[:, :1]
+        self.seen.add(tuple(x.shape[-2:]))
+        return {"mask": torch.cat([110 - x, x - 110], dim=1) / 10}
+
+
+def test_the_sliding_window_stitches_a_picture_larger_than_the_training_size(toy: pd.DataFrame,
+                                                                               tmp_path: Path) -> None:
+    from lamina.config import Config
+    from lamina.outputs.tiles import gaussian, sliding_window, starts
+    from lamina.predictor import Predictor
+    from lamina.preprocessor import Preprocessor
+
+    assert starts(24, 24) == [0] and starts(70, 24) == [0, 12, 23, 34, 46]  # 12 px apart at most, ends flush
+    weights = gaussian((24, 16))
+    assert weights.shape == (24, 16) and 0 < weights.min() < weights.max() == pytest.approx(1.0)
+    # Blending undoes its own weights: a network that reads one pixel at a time stitches to itself exactly.
+    picture = torch.rand(1, 70, 53) * 255
+    local = lambda x: torch.cat([110 - x, x - 110], dim=1)  # noqa: E731
+    assert torch.allclose(sliding_window(local, picture, (24, 24)), local(picture[None])[0], atol=1e-4)
+    # End to end: a 70 x 53 picture of disks, four times the 24 x 24 training size, written at its own size.
+    rng, (yy, xx) = np.random.default_rng(5), np.mgrid[:70, :53]
+    picture, truth = rng.normal(60, 15, (70, 53)), np.zeros((70, 53), np.uint8)
+    for cy, cx, r in ((10, 10, 4), (23, 30, 5), (45, 12, 3), (60, 45, 5), (35, 47, 4)):  # across tile borders
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+        picture[inside] += 90
+        truth[inside] = 255
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(wide)
+    config = Config.model_validate({"inputs": [{"name": "image", "type": "image", "options": {"widths": [8]}}],
+                                    "outputs": [{"name": "mask", "type": "mask"}]})
+    prep = Preprocessor(config).fit(toy)
+    assert prep.outputs[0].tile_scale() == 1.0
+    network, frame = Threshold(), pd.DataFrame({"image": [str(wide), toy["image"][0]]})
+    predictor = Predictor(prep, network)
+    tiled = predictor.tiled_raw(frame)["mask"]
+    assert list(tiled) == [0] and tiled[0].shape == (2, 70, 53) and network.seen == {(24, 24)}  # row 1 fits
+    predictor.predict_files(frame, tmp_path / "out")
+    written = np.asarray(Image.open(sorted((tmp_path / "out" / "mask").glob("*.png"))[0]))
+    assert written.shape == (70, 53) and (truth > 0).sum() > 200
+    assert ((written > 0) == (truth > 0)).mean() > 0.995  # a few noise pixels above the threshold at most

@@ -10,6 +10,7 @@ of each batch.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -213,6 +214,18 @@ class ImageInput(FileInput):
 
     def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return warp(x.float(), theta)  # still in pixel units (0 to full_scale), as the encoder reads them
+
+    def at_own_size(self, values: pd.Series, scale: float = 1.0) -> list[torch.Tensor | None]:
+        out: list[torch.Tensor | None] = []
+        for path in self._paths(values):
+            found = _header(path) if path else None
+            if found is None:
+                out.append(None)
+                continue
+            size = {"height": max(1, round(found[1] * scale)), "width": max(1, round(found[2] * scale))}
+            array, failed = load_images([path], replace(self._geometry(), **size), None, 1)
+            out.append(None if failed else torch.from_numpy(array[0]))
+        return out
 
     def _encoder(self, moves: bool) -> nn.Module:
         o, s = self.options, self.state
