@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lamina.config import HiddenConfig
 from lamina.errors import LaminaError
@@ -228,3 +228,86 @@ def test_the_sliding_window_stitches_a_picture_larger_than_the_training_size(toy
     written = np.asarray(Image.open(sorted((tmp_path / "out" / "mask").glob("*.png"))[0]))
     assert written.shape == (70, 53) and (truth > 0).sum() > 200
     assert ((written > 0) == (truth > 0)).mean() > 0.995  # a few noise pixels above the threshold at most
+
+
+def test_report_plots_draw_16_bit_pictures_scaled(toy: pd.DataFrame) -> None:
+    from lamina import plots
+    from lamina.outputs.boxes_classical import _gray
+
+    deep = (np.arange(24 * 24, dtype=np.uint16).reshape(1, 24, 24) * 40 + 2000)  # 2,000-25,000 of 65,535
+    shown = plots.for_display(deep)
+    assert shown.shape == (24, 24) and shown.min() == 0 and shown.max() == 1
+    assert plots.for_display(np.full((3, 2, 2), 51, np.uint8)).shape == (2, 2, 3)
+    assert plots.for_display(np.full((1, 2, 2), 51, np.uint8)).max() == pytest.approx(0.2)  # 8 bits keep scale
+    assert _gray(deep[None]).max() < 0.4  # HOG's input in [0, 1] from 16 bits, not 100 times white
+    image = ImageInput("image", ImageOptions(bits=16))
+    image.fit(toy["image"])
+    mask = mask_type()
+    mask.fit(toy["mask"])
+    raw = np.stack([np.zeros((4, 24, 24)), np.ones((4, 24, 24))], axis=1)
+    assert image.transform(toy["image"][:1]).dtype == torch.uint16
+    assert "<img" in mask.report_section([image], toy.iloc[:4], raw)
+
+
+@pytest.mark.slow
+def test_the_page_lays_the_mask_on_a_non_square_upload_of_a_non_square_model(toy: pd.DataFrame,
+                                                                               tmp_path: Path) -> None:
+    """A wide model (24 x 40) and a tall upload (30 x 60): the picture must sit in the overlay where the model's
+    padding put it in the mask, which a square box with both images fitted separately gets wrong."""
+    from playwright.sync_api import sync_playwright
+    from test_serve import CHROMIUM, CHROMIUM_ARGS, Server
+
+    from lamina.config import Config
+    from lamina.predictor import Predictor
+    from lamina.preprocessor import Preprocessor
+    from lamina.store import save
+
+    size = [24, 40]
+    config = Config.model_validate({
+        "name": "wide", "inputs": [{"name": "image", "type": "image", "options": {"size": size, "widths": [8]}}],
+        "outputs": [{"name": "mask", "type": "mask", "options": {"size": size}}]})
+    prep = Preprocessor(config).fit(toy)
+    torch.manual_seed(0)
+    save(Predictor(prep, prep.network()), tmp_path / "run")  # untrained: the test is about where the mask lies
+    Image.fromarray(np.full((60, 30), 200, np.uint8)).save(tmp_path / "tall.png")
+    server = Server(tmp_path / "run")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(server.url + "/")
+                page.wait_for_selector("#predict-form[data-ready=true]", timeout=15000)
+                accept = page.get_attribute("input[name=image]", "accept")
+                assert {"image/*", ".dcm", "application/dicom"} <= set(accept.split(",")), accept
+                page.set_input_files("input[name=image]", str(tmp_path / "tall.png"))
+                page.click("#submit")
+                page.wait_for_function("""() => [...document.querySelectorAll('#result .overlay img')]
+                    .filter(i => i.complete && i.naturalWidth > 0).length == 2""", timeout=15000)
+                found = page.evaluate("""() => {
+                    const box = document.querySelector('#result .overlay').getBoundingClientRect();
+                    const mask = document.querySelector('#result .overlay img.mask');
+                    const pic = document.querySelector('#result .overlay img.picture');
+                    const m = mask.getBoundingClientRect(), r = pic.getBoundingClientRect();
+                    // object-fit: contain draws the picture centred at the largest scale that fits its element
+                    const s = Math.min(r.width / pic.naturalWidth, r.height / pic.naturalHeight);
+                    const w = pic.naturalWidth * s, h = pic.naturalHeight * s;
+                    return {box: [box.width, box.height], mask: [m.left - box.left, m.top - box.top, m.width, m.height,
+                            mask.naturalWidth, mask.naturalHeight],
+                            picture: [r.left - box.left + (r.width - w) / 2, r.top - box.top + (r.height - h) / 2, w, h]};
+                }""")
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    width, height = found["box"]
+    assert width / height == pytest.approx(size[1] / size[0], rel=0.02)  # the box has the model's shape
+    assert found["mask"] == pytest.approx([0, 0, width, height, size[1], size[0]], abs=0.6)
+    inner = ImageOps.contain(Image.new("L", (30, 60)), (size[1], size[0])).size  # Pillow's pad, as the model saw it
+    scale = width / size[1]
+    expected = [(size[1] - inner[0]) // 2 * scale, (size[0] - inner[1]) // 2 * scale, inner[0] * scale,
+                inner[1] * scale]
+    assert found["picture"] == pytest.approx(expected, abs=scale * 0.6), (found, expected)

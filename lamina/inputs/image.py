@@ -190,6 +190,10 @@ class ImageInput(FileInput):
     def map_shapes(self, encoder: nn.Module) -> list[tuple[int, int]]:
         return encoder.map_shapes(self.state["channels"], self.state["height"], self.state["width"])
 
+    def page_widget(self) -> dict[str, Any]:
+        # Scans come as DICOM, which browsers label application/dicom or nothing at all: the extension lets them in.
+        return {"field": "file", "accept": "image/*,.dcm,.dicom,application/dicom"}
+
     def canvas(self) -> tuple[int, int, str]:
         return int(self.state["height"]), int(self.state["width"]), self.options.resize
 

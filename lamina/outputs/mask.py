@@ -195,6 +195,10 @@ class MaskOutput(OutputType):
     def tile_scale(self) -> float | None:
         return self.state.get("scale") if self.options.tiles else None  # None: saved before tiles existed
 
+    def page_widget(self) -> dict[str, Any]:
+        # The overlay box takes the mask's shape; the upload is fitted into it as the image type fitted it.
+        return {"widget": "mask", "mask_size": list(self.size), "mask_resize": self.options.resize}
+
     def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Path,
                           tiled: dict[int, np.ndarray] | None = None) -> pd.DataFrame | None:
         """A mask PNG per row in ``folder/<name>/`` (named after its image) and a row per predicted lesion."""

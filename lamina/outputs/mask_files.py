@@ -100,10 +100,6 @@ def overlay_uri(labels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _gray(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32).mean(1) / max(float(images.max()), 1.0)
-
-
 def overlays_section(output: Any, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray, shown: int = 4) -> str | None:
     """The ``shown`` worst and best test images by Dice (foreground), the truth outlined green, the prediction red."""
     from lamina import plots
@@ -117,11 +113,12 @@ def overlays_section(output: Any, inputs: list[Any], test: pd.DataFrame, raw: np
     dice = np.array([1.0 if s is None else s[0] for s in scores])
     order = np.argsort(dice, kind="stable")
     picked = list(dict.fromkeys([*order[:shown], *order[::-1][:shown]]))
-    gray = _gray(source.transform(test[source.name].iloc[picked]).numpy())
+    pictures = source.transform(test[source.name].iloc[picked]).numpy()
+    gray = [plots.for_display(p.mean(0, keepdims=True).astype(p.dtype)) for p in pictures]  # 8 or 16 bits
     plt = plots.pyplot()
     fig, axes = plt.subplots(1, len(picked), figsize=(2.4 * len(picked), 2.7), squeeze=False)
     for ax, row, picture in zip(axes[0], picked, gray):
-        ax.imshow(picture, cmap="gray", interpolation="nearest")
+        ax.imshow(picture, cmap="gray", interpolation="nearest", vmin=0, vmax=1)
         for mask, colour in ((truth[row] > 0, "lime"), (predicted[row] > 0, "red")):
             if mask.shape != picture.shape:
                 mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(picture.shape[::-1]))
