@@ -121,6 +121,12 @@ def test_a_mask_moves_with_its_pixels(toy: pd.DataFrame) -> None:
     assert moved.dtype == y.dtype and not torch.equal(moved, y)
     bright = inputs["image"][:, 0] > 110  # pixel units; the disks are ~150 on a ~60 background
     assert (bright == moved.bool()).float().mean() > 0.95
+    cropping = ImageInput("image", ImageOptions(widths=[8], shift=0, rotation=0, scale=0, crop=0.5))
+    cropping.fit(toy["image"])
+    inputs, targets = moves_for([cropping], [mask])({"image": x}, {"mask": y})
+    bright = inputs["image"][:, 0] > 110
+    assert (bright == targets["mask"].bool()).float().mean() > 0.95
+    assert targets["mask"].float().mean() > y.float().mean()  # a crop zooms in: the disks cover more of the picture
 
 
 def test_metrics_on_known_cases() -> None:

@@ -48,6 +48,8 @@ class ImageOptions(Options):
     rotation: float = Field(10.0, ge=0, le=180, description="largest rotation in degrees")
     scale: float = Field(0.1, ge=0, lt=1, description="largest zoom in or out, as a fraction")
     flip: bool = Field(False, description="random horizontal flips; wrong for digits and text")
+    crop: float = Field(0.0, ge=0, lt=1, description="random crops cutting up to this fraction of each side, "
+                                                     "stretched back to the size (boxes and masks follow)")
     brightness: float = Field(0.1, ge=0, le=1)
     contrast: float = Field(0.1, ge=0, le=1)
     encoder: Literal["auto", "cnn", "resnet"] = Field("auto", description=f"auto: resnet above {RESNET_ABOVE} px")
@@ -203,13 +205,13 @@ class ImageInput(FileInput):
             return None
         if not moves:
             return Augment(0.0, 0.0, 0.0, False, o.brightness, o.contrast)
-        return Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast)
+        return Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast, o.crop)
 
     def draw_move(self, n: int) -> torch.Tensor | None:
         augment = self._augment(moves=True)
         if augment is None or not augment.moves:
             return None
-        return augment.theta(torch.rand(n, 5) * 2 - 1)  # CPU draws: the checkpointed generator
+        return augment.theta(torch.rand(n, 5 if not augment.crop else augment.draws) * 2 - 1)  # the checkpointed RNG
 
     @property
     def full_scale(self) -> float:
