@@ -260,8 +260,7 @@ def test_the_page_lays_the_mask_on_a_non_square_upload_of_a_non_square_model(toy
                                                                                tmp_path: Path) -> None:
     """A wide model (24 x 40) and a tall upload (30 x 60): the picture must sit in the overlay where the model's
     padding put it in the mask, which a square box with both images fitted separately gets wrong."""
-    from playwright.sync_api import sync_playwright
-    from test_serve import CHROMIUM, CHROMIUM_ARGS, Server
+    from test_serve import Server, page_of
 
     from lamina.config import Config
     from lamina.predictor import Predictor
@@ -278,35 +277,26 @@ def test_the_page_lays_the_mask_on_a_non_square_upload_of_a_non_square_model(toy
     Image.fromarray(np.full((60, 30), 200, np.uint8)).save(tmp_path / "tall.png")
     server = Server(tmp_path / "run")
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(server.url + "/")
-                page.wait_for_selector("#predict-form[data-ready=true]", timeout=15000)
-                accept = page.get_attribute("input[name=image]", "accept")
-                assert {"image/*", ".dcm", "application/dicom"} <= set(accept.split(",")), accept
-                page.set_input_files("input[name=image]", str(tmp_path / "tall.png"))
-                page.click("#submit")
-                page.wait_for_function("""() => [...document.querySelectorAll('#result .overlay img')]
-                    .filter(i => i.complete && i.naturalWidth > 0).length == 2""", timeout=15000)
-                found = page.evaluate("""() => {
-                    const box = document.querySelector('#result .overlay').getBoundingClientRect();
-                    const mask = document.querySelector('#result .overlay img.mask');
-                    const pic = document.querySelector('#result .overlay img.picture');
-                    const m = mask.getBoundingClientRect(), r = pic.getBoundingClientRect();
-                    // object-fit: contain draws the picture centred at the largest scale that fits its element
-                    const s = Math.min(r.width / pic.naturalWidth, r.height / pic.naturalHeight);
-                    const w = pic.naturalWidth * s, h = pic.naturalHeight * s;
-                    return {box: [box.width, box.height], mask: [m.left - box.left, m.top - box.top, m.width, m.height,
-                            mask.naturalWidth, mask.naturalHeight],
-                            picture: [r.left - box.left + (r.width - w) / 2, r.top - box.top + (r.height - h) / 2, w, h]};
-                }""")
-                assert not errors, errors
-            finally:
-                browser.close()
+        with page_of(server) as (page, errors):
+            accept = page.get_attribute("input[name=image]", "accept")
+            assert {"image/*", ".dcm", "application/dicom"} <= set(accept.split(",")), accept
+            page.set_input_files("input[name=image]", str(tmp_path / "tall.png"))
+            page.click("#submit")
+            page.wait_for_function("""() => [...document.querySelectorAll('#result .overlay img')]
+                .filter(i => i.complete && i.naturalWidth > 0).length == 2""", timeout=15000)
+            found = page.evaluate("""() => {
+                const box = document.querySelector('#result .overlay').getBoundingClientRect();
+                const mask = document.querySelector('#result .overlay img.mask');
+                const pic = document.querySelector('#result .overlay img.picture');
+                const m = mask.getBoundingClientRect(), r = pic.getBoundingClientRect();
+                // object-fit: contain draws the picture centred at the largest scale that fits its element
+                const s = Math.min(r.width / pic.naturalWidth, r.height / pic.naturalHeight);
+                const w = pic.naturalWidth * s, h = pic.naturalHeight * s;
+                return {box: [box.width, box.height], mask: [m.left - box.left, m.top - box.top, m.width, m.height,
+                        mask.naturalWidth, mask.naturalHeight],
+                        picture: [r.left - box.left + (r.width - w) / 2, r.top - box.top + (r.height - h) / 2, w, h]};
+            }""")
+            assert not errors, errors
     finally:
         server.stop()
     width, height = found["box"]
