@@ -192,7 +192,7 @@ class Predictor:
             batch = {k: v[row:row + 1].expand(len(tiles), *v.shape[1:]) for k, v in tensors.items()}
             return torch.from_numpy(run_network(self.network, {**batch, source.name: tiles})[name])
 
-        return {name: {row: sliding_window(lambda x, r=row, n=name: forward(x, r, n), picture.float(), tile).numpy()
+        return {name: {row: sliding_window(lambda x, r=row, n=name: forward(x, r, n), picture, tile).numpy()
                        for row, picture in pictures.items()} for name, pictures in large.items()}
 
     def evaluate(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, dict[str, Any]]:

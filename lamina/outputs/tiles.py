@@ -40,14 +40,16 @@ def sliding_window(forward: Callable[[torch.Tensor], torch.Tensor], image: torch
     """Blended logits ``(K, H, W)`` of ``image`` ``(C, H, W)``; ``forward`` maps tiles ``(n, C, h, w)`` to logits
     ``(n, K, h, w)``. A side shorter than the tile is padded with black (as the image type pads) and cut back."""
     height, width = image.shape[-2:]
-    padded = F.pad(image, (0, max(0, tile[1] - width), 0, max(0, tile[0] - height)))
+    # Tiles go to the network in the picture's own dtype (uint8 / uint16 pixels), as an exported graph wants them.
+    padded = F.pad(image.float(), (0, max(0, tile[1] - width), 0, max(0, tile[0] - height)))
     corners = [(y, x) for y in starts(padded.shape[-2], tile[0], overlap)
                for x in starts(padded.shape[-1], tile[1], overlap)]
     weights = gaussian(tile)
     total = summed = None
     for first in range(0, len(corners), batch):
         chunk = corners[first:first + batch]
-        logits = forward(torch.stack([padded[:, y:y + tile[0], x:x + tile[1]] for y, x in chunk])).float()
+        tiles = torch.stack([padded[:, y:y + tile[0], x:x + tile[1]] for y, x in chunk]).to(image.dtype)
+        logits = forward(tiles).float()
         if total is None:
             total = torch.zeros(logits.shape[1], *padded.shape[-2:])
             summed = torch.zeros(padded.shape[-2:])
