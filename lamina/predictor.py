@@ -180,16 +180,15 @@ class Predictor:
         if source is None:
             return {}
         tile = source.canvas()[:2]
-        large = {t.name: {row: picture for row, picture in enumerate(source.at_own_size(frame[source.name],
-                                                                                         t.tile_scale()))
-                          if picture is not None and any(a > b for a, b in zip(picture.shape[-2:], tile))}
-                 for t in outputs}
+        large = {t.name: {row: picture for row, picture in
+                          enumerate(source.at_own_size(frame[source.name], t.tile_scale(), tile))
+                          if picture is not None} for t in outputs}
         if not any(large.values()):
             return {}
         tensors = self.preprocessor.inputs_to_tensors(frame)  # the other inputs, repeated for each tile of a row
 
         def forward(tiles: torch.Tensor, row: int, name: str) -> torch.Tensor:
-            batch = {k: v[row:row + 1].expand(len(tiles), *v.shape[1:]) for k, v in tensors.items()}
+            batch = {k: v[row:row + 1].expand(len(tiles), *v.shape[1:]).contiguous() for k, v in tensors.items()}
             return torch.from_numpy(run_network(self.network, {**batch, source.name: tiles})[name])
 
         return {name: {row: sliding_window(lambda x, r=row, n=name: forward(x, r, n), picture, tile).numpy()

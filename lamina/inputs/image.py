@@ -221,14 +221,16 @@ class ImageInput(FileInput):
     def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return warp(x.float(), theta)  # still in pixel units (0 to full_scale), as the encoder reads them
 
-    def at_own_size(self, values: pd.Series, scale: float = 1.0) -> list[torch.Tensor | None]:
+    def at_own_size(self, values: pd.Series, scale: float = 1.0, beyond: tuple[int, int] = (0, 0)
+                    ) -> list[torch.Tensor | None]:
         out: list[torch.Tensor | None] = []
         for path in self._paths(values):
             found = _header(path) if path else None
-            if found is None:
-                out.append(None)
+            size = {} if found is None else {"height": max(1, round(found[1] * scale)),
+                                             "width": max(1, round(found[2] * scale))}
+            if not size or (size["height"] <= beyond[0] and size["width"] <= beyond[1]):
+                out.append(None)  # unreadable, or no larger than ``beyond``: not decoded
                 continue
-            size = {"height": max(1, round(found[1] * scale)), "width": max(1, round(found[2] * scale))}
             array, failed = load_images([path], replace(self._geometry(), **size), None, 1)
             out.append(None if failed else torch.from_numpy(array[0]))
         return out
