@@ -1,6 +1,6 @@
 """Object detection: Lamina's boxes output against HOG + linear SVM sliding windows on pybullet street scenes
 (examples/driving/make_data.py; held-out scenes with camera poses not seen in training), and the pure-torch NMS
-against a reference loop on 1,000 and 8,000 boxes (same kept boxes, time).
+against a reference loop on 1,000 and 8,000 random boxes and 8,000 clustered ones (same kept boxes, time).
 
     OMP_NUM_THREADS=1 python benchmarks/detection.py nms
     OMP_NUM_THREADS=1 python benchmarks/detection.py scenes --train 300 --heldout 100 --epochs 40
@@ -46,10 +46,12 @@ def bench_nms(repeats: int = 5) -> None:
     from lamina.outputs.boxes_nms import nms
 
     rng = np.random.default_rng(0)
-    print("boxes  kept  same  lamina_ms  reference_ms  ratio")
-    for n in (1000, 8000):
+    print("boxes  layout     kept  same  lamina_ms  reference_ms  ratio")
+    for n, layout in ((1000, "random"), (8000, "random"), (8000, "clustered")):
         xy = rng.uniform(0, 1000, (n, 2))
         boxes = np.concatenate([xy, xy + rng.uniform(10, 120, (n, 2))], 1)
+        if layout == "clustered":  # a detector's raw output: jittered copies of 200 boxes
+            boxes = boxes[rng.integers(0, 200, n)] + rng.normal(0, 4, (n, 4))
         scores = rng.uniform(size=n)
         ours, theirs = [], []
         for _ in range(repeats):  # alternated, medians reported
@@ -60,7 +62,7 @@ def bench_nms(repeats: int = 5) -> None:
             reference = reference_nms(boxes, scores, 0.5)
             theirs.append(time.perf_counter() - start)
         a, b = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
-        print(f"{n:5d}  {len(kept):4d}  {kept == reference!s:5}  {a:9.1f}  {b:12.1f}  {a / b:5.2f}")
+        print(f"{n:5d}  {layout:9s}  {len(kept):4d}  {kept == reference!s:5}  {a:9.1f}  {b:12.1f}  {a / b:5.2f}")
 
 
 def bench_scenes(train: int, heldout: int, epochs: int) -> None:

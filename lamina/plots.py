@@ -71,15 +71,27 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], title: str, 
     return png(fig)
 
 
+def for_display(picture: np.ndarray) -> np.ndarray:
+    """An image ``(C, H, W)`` as ``imshow`` draws it right: ``(H, W)`` or ``(H, W, 3)`` floats in [0, 1]. 8-bit
+    pixels keep their scale; 16-bit ones (scans, DICOM) are stretched to their own range, which a 0-255 scale
+    would draw white."""
+    array = np.asarray(picture, dtype=np.float32)
+    if np.asarray(picture).dtype == np.uint8:
+        array = array / 255.0
+    else:
+        low, high = float(array.min()), float(array.max())
+        array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+    return array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+
+
 def saliency_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], title: str) -> bytes:
-    """Each image (n, C, H, W uint8) beside its signed saliency heat-map (n, H, W)."""
+    """Each image (n, C, H, W; 8 or 16 bits) beside its signed saliency heat-map (n, H, W)."""
     plt = pyplot()
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 0.4, 3.6), squeeze=False)
     for i in range(n):
         image = images[i]
-        shown = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
-        axes[0, i].imshow(shown, cmap="gray" if image.shape[0] == 1 else None)
+        axes[0, i].imshow(for_display(image), cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1)
         axes[0, i].set_title(titles[i], fontsize=7)
         limit = float(np.abs(maps[i]).max()) or 1.0
         axes[1, i].imshow(maps[i], cmap="RdBu_r", vmin=-limit, vmax=limit)

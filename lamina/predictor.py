@@ -19,7 +19,8 @@ from lamina.data.read import read_table
 from lamina.config import validate_config
 from lamina.ensemble import Ensemble
 from lamina.errors import LaminaError, row_name, where
-from lamina.model import Network
+from lamina.model import Network, spatial_source
+from lamina.outputs.tiles import sliding_window
 from lamina.preprocessor import Preprocessor
 from lamina.schema import check as check_state
 
@@ -163,12 +164,35 @@ class Predictor:
         predictions = pd.concat([frame[paths].reset_index(drop=True), predictions], axis=1)
         written = [folder / "predictions.csv"]
         predictions.to_csv(written[0], index=False)
+        tiled = self.tiled_raw(frame)
         for t in self.preprocessor.outputs:
-            table = t.write_predictions(raw[t.name], frame, self.preprocessor.inputs, folder)
+            table = t.write_predictions(raw[t.name], frame, self.preprocessor.inputs, folder, tiled.get(t.name))
             if table is not None:
                 written.append(folder / f"{t.name}_lesions.csv")
                 table.to_csv(written[-1], index=False)
         return written
+
+    def tiled_raw(self, frame: pd.DataFrame) -> dict[str, dict[int, np.ndarray]]:
+        """Per output that tiles (``tile_scale``): the raw maps, by row position, of the rows whose picture (at the
+        training's pixel scale) is larger than the training size, predicted by a blended sliding window."""
+        outputs = [t for t in self.preprocessor.outputs if t.tile_scale() is not None]
+        source = spatial_source([t for t in self.preprocessor.inputs if not t.passthrough], outputs)
+        if source is None:
+            return {}
+        tile = source.canvas()[:2]
+        large = {t.name: {row: picture for row, picture in
+                          enumerate(source.at_own_size(frame[source.name], t.tile_scale(), tile))
+                          if picture is not None} for t in outputs}
+        if not any(large.values()):
+            return {}
+        tensors = self.preprocessor.inputs_to_tensors(frame)  # the other inputs, repeated for each tile of a row
+
+        def forward(tiles: torch.Tensor, row: int, name: str) -> torch.Tensor:
+            batch = {k: v[row:row + 1].expand(len(tiles), *v.shape[1:]).contiguous() for k, v in tensors.items()}
+            return torch.from_numpy(run_network(self.network, {**batch, source.name: tiles})[name])
+
+        return {name: {row: sliding_window(lambda x, r=row, n=name: forward(x, r, n), picture, tile).numpy()
+                       for row, picture in pictures.items()} for name, pictures in large.items()}
 
     def evaluate(self, data: pd.DataFrame | str, source: str | None = None) -> dict[str, dict[str, Any]]:
         """Metrics per output on a labelled frame or file."""

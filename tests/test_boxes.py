@@ -53,6 +53,15 @@ def test_nms_keeps_what_the_textbook_loop_keeps() -> None:
         boxes, scores = random_boxes(rng, n), rng.uniform(size=n)
         kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5).tolist()
         assert kept == reference_nms(boxes, scores, 0.5)
+    # A detector's raw output: many jittered copies of a few boxes, at several thresholds; and exact duplicates.
+    centre = random_boxes(rng, 12)[rng.integers(0, 12, 700)]
+    clustered = centre + rng.normal(0, 3, centre.shape)
+    clustered[:, 2:] = np.maximum(clustered[:, 2:], clustered[:, :2] + 1)
+    for boxes in (clustered, np.repeat(random_boxes(rng, 5), 60, 0)):
+        scores = rng.uniform(size=len(boxes))
+        for iou in (0.1, 0.5, 0.8):
+            kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).tolist()
+            assert kept == reference_nms(boxes, scores, iou)
     assert nms(torch.zeros(0, 4), torch.zeros(0)).numel() == 0
 
 
@@ -120,14 +129,21 @@ def test_the_loss_is_lowest_for_the_perfect_maps_and_trains_a_head() -> None:
 
 def test_boxes_move_with_their_pixels() -> None:
     """A white box on black, moved by the image augmentation: the moved box is the moved white pixels' extent."""
-    image = torch.zeros(3, 1, 60, 80)
-    boxes = torch.tensor([[[0, 20, 10, 50, 40]]] * 3, dtype=torch.float32)
+    image = torch.zeros(5, 1, 60, 80)
+    boxes = torch.tensor([[[0, 20, 10, 50, 40]]] * 5, dtype=torch.float32)
     image[:, :, 10:40, 20:50] = 1.0
     augment = Augment(shift=0.1, rotation=0, scale=0.2, flip=True, brightness=0, contrast=0)
     theta = augment.theta(torch.tensor([[0, 0.5, 0.3, -0.2, 1], [0, -0.5, -0.2, 0.4, -1], [0, 0, 0, 0, 1]]))
+    # Random crops (issue 16's "crop"): half of each side cut at most, the window anywhere inside the picture.
+    cropping = Augment(shift=0, rotation=0, scale=0, flip=False, brightness=0, contrast=0, crop=0.5)
+    cropped = cropping.theta(torch.tensor([[0] * 7 + [1, -1, 0.6, -0.8], [0] * 7 + [0.2, 0.5, -1, 1]]))
+    assert cropping.moves and (cropped[:, :, :2].diagonal(dim1=1, dim2=2) >= 0.5 - 1e-6).all()
+    assert (cropped[:, :, :2].diagonal(dim1=1, dim2=2).abs() + cropped[:, :, 2].abs() <= 1 + 1e-6).all()  # inside
+    theta = torch.cat([theta, cropped])
     moved = warp(image, theta, mode="nearest")
     moved_boxes = move_boxes(boxes, theta, (60, 80))
-    for row in range(3):
+    assert (moved_boxes[3:, 0, 0] == 0).all()  # cut by the crops, still in the picture
+    for row in range(5):
         ys, xs = torch.nonzero(moved[row, 0] > 0.5, as_tuple=True)
         extent = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
         assert torch.allclose(moved_boxes[row, 0, 1:], extent, atol=1.01), (row, moved_boxes[row], extent)

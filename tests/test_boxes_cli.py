@@ -14,7 +14,7 @@ import pytest
 
 from boxes_data import write_coco
 from conftest import assert_ok, assert_user_error, read_yaml, run_cli, write_yaml
-from test_serve import CHROMIUM, CHROMIUM_ARGS, Server
+from test_serve import Server, page_of
 
 from lamina.data.read import read_table
 
@@ -102,8 +102,6 @@ def test_a_bad_box_stops_init_with_one_line(detector: dict, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_the_page_draws_the_boxes_on_the_uploaded_picture(detector: dict) -> None:
-    from playwright.sync_api import sync_playwright
-
     picture = detector["folder"] / "scenes" / "images" / "001.png"
     server = Server(detector["model"])
     try:
@@ -112,26 +110,17 @@ def test_the_page_draws_the_boxes_on_the_uploaded_picture(detector: dict) -> Non
         boxes = answer["predictions"][0]["objects"]["prediction"]
         shown = sum(b["score"] >= 0.3 for b in boxes)
         assert shown >= 1, boxes
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(server.url + "/")
-                page.wait_for_selector("#predict-form[data-ready=true]", timeout=15000)
-                page.set_input_files("input[name=image]", str(picture))
-                page.click("#submit")
-                page.wait_for_selector("#result canvas.boxes[data-drawn=true]", timeout=15000)
-                assert page.get_attribute("#result canvas.boxes", "data-boxes") == str(shown)
-                assert page.locator("#result .box-list li").count() == shown
-                # red box outlines were drawn on the picture (a grey image has no red of its own)
-                red = page.evaluate("""() => { const c = document.querySelector('#result canvas.boxes');
-                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
-                    for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 120) n++; return n; }""")
-                assert red > 20, red
-                assert not errors, errors
-            finally:
-                browser.close()
+        with page_of(server) as (page, errors):
+            page.set_input_files("input[name=image]", str(picture))
+            page.click("#submit")
+            page.wait_for_selector("#result canvas.boxes[data-drawn=true]", timeout=15000)
+            assert page.get_attribute("#result canvas.boxes", "data-boxes") == str(shown)
+            assert page.locator("#result .box-list li").count() == shown
+            # red box outlines were drawn on the picture (a grey image has no red of its own)
+            red = page.evaluate("""() => { const c = document.querySelector('#result canvas.boxes');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 120) n++; return n; }""")
+            assert red > 20, red
+            assert not errors, errors
     finally:
         server.stop()

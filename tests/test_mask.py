@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lamina.config import HiddenConfig
 from lamina.errors import LaminaError
@@ -121,6 +121,12 @@ def test_a_mask_moves_with_its_pixels(toy: pd.DataFrame) -> None:
     assert moved.dtype == y.dtype and not torch.equal(moved, y)
     bright = inputs["image"][:, 0] > 110  # pixel units; the disks are ~150 on a ~60 background
     assert (bright == moved.bool()).float().mean() > 0.95
+    cropping = ImageInput("image", ImageOptions(widths=[8], shift=0, rotation=0, scale=0, crop=0.5))
+    cropping.fit(toy["image"])
+    inputs, targets = moves_for([cropping], [mask])({"image": x}, {"mask": y})
+    bright = inputs["image"][:, 0] > 110
+    assert (bright == targets["mask"].bool()).float().mean() > 0.95
+    assert targets["mask"].float().mean() > y.float().mean()  # a crop zooms in: the disks cover more of the picture
 
 
 def test_metrics_on_known_cases() -> None:
@@ -174,3 +180,130 @@ def test_written_masks_are_at_the_images_own_size(tmp_path: Path) -> None:
     written = np.asarray(Image.open(tmp_path / "out" / "mask" / rows["mask"].iloc[0]))
     assert written.shape == (10, 20) and set(np.unique(written)) == {0, 255}
     assert len(rows) == 1 and rows["area_px"].iloc[0] == 16 and rows["class"].iloc[0] == "lesion"
+
+
+class Threshold(torch.nn.Module):
+    """A stand-in for a trained network: a pixel brighter than 110 is lesion (the disks are ~150 on ~60); it
+    records the tile sizes it was given."""
+
+    output_names = ["mask"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+        self.seen: set[tuple[int, int]] = set()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = batch["image"].float()[:, :1]
+        self.seen.add(tuple(x.shape[-2:]))
+        return {"mask": torch.cat([110 - x, x - 110], dim=1) / 10}
+
+
+def test_the_sliding_window_stitches_a_picture_larger_than_the_training_size(toy: pd.DataFrame,
+                                                                               tmp_path: Path) -> None:
+    from lamina.config import Config
+    from lamina.outputs.tiles import gaussian, sliding_window, starts
+    from lamina.predictor import Predictor
+    from lamina.preprocessor import Preprocessor
+
+    assert starts(24, 24) == [0] and starts(70, 24) == [0, 12, 23, 34, 46]  # 12 px apart at most, ends flush
+    weights = gaussian((24, 16))
+    assert weights.shape == (24, 16) and 0 < weights.min() < weights.max() == pytest.approx(1.0)
+    # Blending undoes its own weights: a network that reads one pixel at a time stitches to itself exactly.
+    picture = torch.rand(1, 70, 53) * 255
+    local = lambda x: torch.cat([110 - x, x - 110], dim=1)  # noqa: E731
+    assert torch.allclose(sliding_window(local, picture, (24, 24)), local(picture[None])[0], atol=1e-4)
+    # End to end: a 70 x 53 picture of disks, four times the 24 x 24 training size, written at its own size.
+    rng, (yy, xx) = np.random.default_rng(5), np.mgrid[:70, :53]
+    picture, truth = rng.normal(60, 15, (70, 53)), np.zeros((70, 53), np.uint8)
+    for cy, cx, r in ((10, 10, 4), (23, 30, 5), (45, 12, 3), (60, 45, 5), (35, 47, 4)):  # across tile borders
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+        picture[inside] += 90
+        truth[inside] = 255
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(wide)
+    config = Config.model_validate({"inputs": [{"name": "image", "type": "image", "options": {"widths": [8]}}],
+                                    "outputs": [{"name": "mask", "type": "mask"}]})
+    prep = Preprocessor(config).fit(toy)
+    assert prep.outputs[0].tile_scale() == 1.0
+    network, frame = Threshold(), pd.DataFrame({"image": [str(wide), toy["image"][0]]})
+    predictor = Predictor(prep, network)
+    tiled = predictor.tiled_raw(frame)["mask"]
+    assert list(tiled) == [0] and tiled[0].shape == (2, 70, 53) and network.seen == {(24, 24)}  # row 1 fits
+    predictor.predict_files(frame, tmp_path / "out")
+    written = np.asarray(Image.open(sorted((tmp_path / "out" / "mask").glob("*.png"))[0]))
+    assert written.shape == (70, 53) and (truth > 0).sum() > 200
+    assert ((written > 0) == (truth > 0)).mean() > 0.995  # a few noise pixels above the threshold at most
+
+
+def test_report_plots_draw_16_bit_pictures_scaled(toy: pd.DataFrame) -> None:
+    from lamina import plots
+    from lamina.outputs.boxes_classical import _gray
+
+    deep = (np.arange(24 * 24, dtype=np.uint16).reshape(1, 24, 24) * 40 + 2000)  # 2,000-25,000 of 65,535
+    shown = plots.for_display(deep)
+    assert shown.shape == (24, 24) and shown.min() == 0 and shown.max() == 1
+    assert plots.for_display(np.full((3, 2, 2), 51, np.uint8)).shape == (2, 2, 3)
+    assert plots.for_display(np.full((1, 2, 2), 51, np.uint8)).max() == pytest.approx(0.2)  # 8 bits keep scale
+    assert _gray(deep[None]).max() < 0.4  # HOG's input in [0, 1] from 16 bits, not 100 times white
+    image = ImageInput("image", ImageOptions(bits=16))
+    image.fit(toy["image"])
+    mask = mask_type()
+    mask.fit(toy["mask"])
+    raw = np.stack([np.zeros((4, 24, 24)), np.ones((4, 24, 24))], axis=1)
+    assert image.transform(toy["image"][:1]).dtype == torch.uint16
+    assert "<img" in mask.report_section([image], toy.iloc[:4], raw)
+
+
+@pytest.mark.slow
+def test_the_page_lays_the_mask_on_a_non_square_upload_of_a_non_square_model(toy: pd.DataFrame,
+                                                                               tmp_path: Path) -> None:
+    """A wide model (24 x 40) and a tall upload (30 x 60): the picture must sit in the overlay where the model's
+    padding put it in the mask, which a square box with both images fitted separately gets wrong."""
+    from test_serve import Server, page_of
+
+    from lamina.config import Config
+    from lamina.predictor import Predictor
+    from lamina.preprocessor import Preprocessor
+    from lamina.store import save
+
+    size = [24, 40]
+    config = Config.model_validate({
+        "name": "wide", "inputs": [{"name": "image", "type": "image", "options": {"size": size, "widths": [8]}}],
+        "outputs": [{"name": "mask", "type": "mask", "options": {"size": size}}]})
+    prep = Preprocessor(config).fit(toy)
+    torch.manual_seed(0)
+    save(Predictor(prep, prep.network()), tmp_path / "run")  # untrained: the test is about where the mask lies
+    Image.fromarray(np.full((60, 30), 200, np.uint8)).save(tmp_path / "tall.png")
+    server = Server(tmp_path / "run")
+    try:
+        with page_of(server) as (page, errors):
+            accept = page.get_attribute("input[name=image]", "accept")
+            assert {"image/*", ".dcm", "application/dicom"} <= set(accept.split(",")), accept
+            page.set_input_files("input[name=image]", str(tmp_path / "tall.png"))
+            page.click("#submit")
+            page.wait_for_function("""() => [...document.querySelectorAll('#result .overlay img')]
+                .filter(i => i.complete && i.naturalWidth > 0).length == 2""", timeout=15000)
+            found = page.evaluate("""() => {
+                const box = document.querySelector('#result .overlay').getBoundingClientRect();
+                const mask = document.querySelector('#result .overlay img.mask');
+                const pic = document.querySelector('#result .overlay img.picture');
+                const m = mask.getBoundingClientRect(), r = pic.getBoundingClientRect();
+                // object-fit: contain draws the picture centred at the largest scale that fits its element
+                const s = Math.min(r.width / pic.naturalWidth, r.height / pic.naturalHeight);
+                const w = pic.naturalWidth * s, h = pic.naturalHeight * s;
+                return {box: [box.width, box.height], mask: [m.left - box.left, m.top - box.top, m.width, m.height,
+                        mask.naturalWidth, mask.naturalHeight],
+                        picture: [r.left - box.left + (r.width - w) / 2, r.top - box.top + (r.height - h) / 2, w, h]};
+            }""")
+            assert not errors, errors
+    finally:
+        server.stop()
+    width, height = found["box"]
+    assert width / height == pytest.approx(size[1] / size[0], rel=0.02)  # the box has the model's shape
+    assert found["mask"] == pytest.approx([0, 0, width, height, size[1], size[0]], abs=0.6)
+    inner = ImageOps.contain(Image.new("L", (30, 60)), (size[1], size[0])).size  # Pillow's pad, as the model saw it
+    scale = width / size[1]
+    expected = [(size[1] - inner[0]) // 2 * scale, (size[0] - inner[1]) // 2 * scale, inner[0] * scale,
+                inner[1] * scale]
+    assert found["picture"] == pytest.approx(expected, abs=scale * 0.6), (found, expected)

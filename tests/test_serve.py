@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -68,6 +69,24 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@contextmanager
+def page_of(server: Server) -> Iterator[tuple[Any, list[str]]]:
+    """The served page in headless chromium with its form built: the page and the JavaScript errors it raises."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url + "/")
+            page.wait_for_selector("#predict-form[data-ready=true]", timeout=15000)
+            yield page, errors
+        finally:
+            browser.close()
 
 
 def row_of(frame: pd.DataFrame, i: int, columns: list[str]) -> dict[str, Any]:
@@ -313,40 +332,29 @@ def test_image_upload(digits_model: Path) -> None:
 def test_browser_fills_the_form_and_sees_the_prediction(default_server: Server) -> None:
     assert Path(CHROMIUM).exists(), (f"{CHROMIUM} not found: the browser test needs Debian's chromium "
                                      "(apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(default_server.url + "/")
-            page.wait_for_selector("#predict-form[data-ready=true]", timeout=15000)
-            assert page.locator("select[name=student] option").all_inner_texts()[:2] == ["No", "Yes"]
-            page.select_option("select[name=student]", "Yes")
-            page.fill("input[name=balance]", "2200")
-            page.fill("input[name=income]", "15000")
-            page.click("#submit")
-            page.wait_for_selector("#result .prediction", timeout=15000)
-            prediction = page.inner_text("#result .output[data-output=default] .prediction")
-            assert prediction in ("No", "Yes")
-            bars = page.locator("#result .bar-row")
-            assert bars.count() == 2
-            assert "%" in bars.first.inner_text()
-            expected = httpx.post(default_server.url + "/predict", json={
-                "rows": [{"student": "Yes", "balance": 2200, "income": 15000}]}).json()
-            assert prediction == expected["predictions"][0]["default"]["prediction"]
-            # A wrong value is shown as the server's message, naming the field.
-            page.fill("input[name=balance]", "")
-            page.evaluate("document.querySelector('input[name=income]').type = 'text'")
-            page.fill("input[name=income]", "many")
-            page.click("#submit")
-            page.wait_for_selector("#result .error", timeout=15000)
-            assert "income" in page.inner_text("#result .error")
-            assert not errors, errors
-        finally:
-            browser.close()
+    with page_of(default_server) as (page, errors):
+        assert page.locator("select[name=student] option").all_inner_texts()[:2] == ["No", "Yes"]
+        page.select_option("select[name=student]", "Yes")
+        page.fill("input[name=balance]", "2200")
+        page.fill("input[name=income]", "15000")
+        page.click("#submit")
+        page.wait_for_selector("#result .prediction", timeout=15000)
+        prediction = page.inner_text("#result .output[data-output=default] .prediction")
+        assert prediction in ("No", "Yes")
+        bars = page.locator("#result .bar-row")
+        assert bars.count() == 2
+        assert "%" in bars.first.inner_text()
+        expected = httpx.post(default_server.url + "/predict", json={
+            "rows": [{"student": "Yes", "balance": 2200, "income": 15000}]}).json()
+        assert prediction == expected["predictions"][0]["default"]["prediction"]
+        # A wrong value is shown as the server's message, naming the field.
+        page.fill("input[name=balance]", "")
+        page.evaluate("document.querySelector('input[name=income]').type = 'text'")
+        page.fill("input[name=income]", "many")
+        page.click("#submit")
+        page.wait_for_selector("#result .error", timeout=15000)
+        assert "income" in page.inner_text("#result .error")
+        assert not errors, errors
 
 
 def load_test(url: str, body: dict[str, Any], clients: int, seconds: float) -> dict[str, float]:

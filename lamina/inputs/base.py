@@ -105,6 +105,12 @@ class InputType(ColumnType):
         """The transformed rows ``x`` resampled through ``theta`` (what ``spatial_encoder`` then reads)."""
         raise NotImplementedError
 
+    def at_own_size(self, values: pd.Series, scale: float = 1.0, beyond: tuple[int, int] = (0, 0)
+                    ) -> list[torch.Tensor | None]:
+        """Each row's picture ``(C, h, w)`` at ``scale`` times its own size rather than the fitted one (sliding-window
+        inference tiles it); None where it cannot be read or is no larger than ``beyond`` (height, width)."""
+        raise NotImplementedError
+
     @property
     def width(self) -> int:
         """Columns of the transformed tensor (for passthrough types, the encoder's output width)."""

@@ -10,6 +10,7 @@ of each batch.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -47,6 +48,8 @@ class ImageOptions(Options):
     rotation: float = Field(10.0, ge=0, le=180, description="largest rotation in degrees")
     scale: float = Field(0.1, ge=0, lt=1, description="largest zoom in or out, as a fraction")
     flip: bool = Field(False, description="random horizontal flips; wrong for digits and text")
+    crop: float = Field(0.0, ge=0, lt=1, description="random crops cutting up to this fraction of each side, "
+                                                     "stretched back to the size (boxes and masks follow)")
     brightness: float = Field(0.1, ge=0, le=1)
     contrast: float = Field(0.1, ge=0, le=1)
     encoder: Literal["auto", "cnn", "resnet"] = Field("auto", description=f"auto: resnet above {RESNET_ABOVE} px")
@@ -189,6 +192,10 @@ class ImageInput(FileInput):
     def map_shapes(self, encoder: nn.Module) -> list[tuple[int, int]]:
         return encoder.map_shapes(self.state["channels"], self.state["height"], self.state["width"])
 
+    def page_widget(self) -> dict[str, Any]:
+        # Scans come as DICOM, which browsers label application/dicom or nothing at all: the extension lets them in.
+        return {"field": "file", "accept": "image/*,.dcm,.dicom,application/dicom"}
+
     def canvas(self) -> tuple[int, int, str]:
         return int(self.state["height"]), int(self.state["width"]), self.options.resize
 
@@ -198,13 +205,13 @@ class ImageInput(FileInput):
             return None
         if not moves:
             return Augment(0.0, 0.0, 0.0, False, o.brightness, o.contrast)
-        return Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast)
+        return Augment(o.shift, o.rotation, o.scale, o.flip, o.brightness, o.contrast, o.crop)
 
     def draw_move(self, n: int) -> torch.Tensor | None:
         augment = self._augment(moves=True)
         if augment is None or not augment.moves:
             return None
-        return augment.theta(torch.rand(n, 5) * 2 - 1)  # CPU draws: the checkpointed generator
+        return augment.theta(torch.rand(n, 5 if not augment.crop else augment.draws) * 2 - 1)  # the checkpointed RNG
 
     @property
     def full_scale(self) -> float:
@@ -213,6 +220,20 @@ class ImageInput(FileInput):
 
     def move(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return warp(x.float(), theta)  # still in pixel units (0 to full_scale), as the encoder reads them
+
+    def at_own_size(self, values: pd.Series, scale: float = 1.0, beyond: tuple[int, int] = (0, 0)
+                    ) -> list[torch.Tensor | None]:
+        out: list[torch.Tensor | None] = []
+        for path in self._paths(values):
+            found = _header(path) if path else None
+            size = {} if found is None else {"height": max(1, round(found[1] * scale)),
+                                             "width": max(1, round(found[2] * scale))}
+            if not size or (size["height"] <= beyond[0] and size["width"] <= beyond[1]):
+                out.append(None)  # unreadable, or no larger than ``beyond``: not decoded
+                continue
+            array, failed = load_images([path], replace(self._geometry(), **size), None, 1)
+            out.append(None if failed else torch.from_numpy(array[0]))
+        return out
 
     def _encoder(self, moves: bool) -> nn.Module:
         o, s = self.options, self.state

@@ -11,21 +11,27 @@ from torch import nn
 
 
 class Augment(nn.Module):
-    """Random shift, rotation, scale (one affine resample), optional horizontal flip, brightness/contrast jitter.
+    """Random shift, rotation, scale and crop (one affine resample), optional horizontal flip, brightness/contrast
+    jitter.
 
     Works on pixel values in [0, 1] so the zeros that resampling pads with are black, as the resize padding is.
     Draws from the global CPU RNG, which training seeds and checkpoints, so a resumed run draws the same numbers.
     """
 
-    def __init__(self, shift: float, rotation: float, scale: float, flip: bool, brightness: float, contrast: float
-                 ) -> None:
+    def __init__(self, shift: float, rotation: float, scale: float, flip: bool, brightness: float, contrast: float,
+                 crop: float = 0.0) -> None:
         super().__init__()
         self.shift, self.rotation, self.scale, self.flip = shift, rotation, scale, flip
-        self.brightness, self.contrast = brightness, contrast
+        self.brightness, self.contrast, self.crop = brightness, contrast, crop
 
     @property
     def moves(self) -> bool:
-        return bool(self.shift or self.rotation or self.scale or self.flip)
+        return bool(self.shift or self.rotation or self.scale or self.flip or self.crop)
+
+    @property
+    def draws(self) -> int:
+        """Uniform draws per row: 7, and 4 more for a crop (only then, so runs without one draw as before)."""
+        return 11 if self.crop else 7
 
     def theta(self, u: torch.Tensor) -> torch.Tensor:
         """The affine maps ``(n, 2, 3)`` of ``F.affine_grid`` (output → input, coordinates in [-1, 1]) from the
@@ -35,14 +41,22 @@ class Augment(nn.Module):
         zoom = 1 + u[:, 1] * self.scale
         mirror = torch.where(u[:, 4] > 0, -1.0, 1.0) if self.flip else torch.ones(n)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        return torch.stack([
+        theta = torch.stack([
             torch.stack([cos * mirror, -sin, u[:, 2] * 2 * self.shift], dim=1),
             torch.stack([sin * mirror, cos, u[:, 3] * 2 * self.shift], dim=1),
         ], dim=1)
+        if not self.crop:
+            return theta
+        # A crop keeps 1 - crop to 1 of each side (its own aspect), anywhere inside the picture, stretched to the
+        # size: the input window [centre - keep, centre + keep] in [-1, 1], composed after the other moves.
+        keep = 1 - self.crop * (u[:, 7:9] + 1) / 2  # (n, 2): x, y
+        centre = u[:, 9:11] * (1 - keep)
+        return torch.cat([theta[:, :, :2] * keep[:, :, None], theta[:, :, 2:] * keep[:, :, None] + centre[:, :, None]],
+                         dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
-        u = torch.rand(n, 7) * 2 - 1  # CPU draws: the same on every device, and saved with the checkpoint
+        u = torch.rand(n, self.draws) * 2 - 1  # CPU draws: the same on every device, and saved with the checkpoint
         if self.moves:
             x = warp(x, self.theta(u).to(x.device, x.dtype))
         if self.brightness or self.contrast:

@@ -183,10 +183,17 @@ class OutputType(ColumnType):
 
     # --- prediction into a folder (lamina predict ... -o FOLDER) ---------------------------------------------------
 
-    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Any
-                          ) -> pd.DataFrame | None:
+    def tile_scale(self) -> float | None:
+        """The scale (of a picture's own size) at which this output's raw maps are predicted by tiles of the
+        training size when the picture is larger (sliding-window inference, ``write_predictions``'s ``tiled``);
+        None: never (raw outputs only at the fitted size)."""
+        return None
+
+    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Any,
+                          tiled: dict[int, np.ndarray] | None = None) -> pd.DataFrame | None:
         """Files of this output's predictions for the rows of ``frame`` written into ``folder`` (a mask PNG per
-        image), and a table about them (one row per lesion); None: this output writes no files."""
+        image), and a table about them (one row per lesion); None: this output writes no files. ``tiled``: raw
+        maps at the pictures' own size (``tile_scale``) for the rows (positions) larger than the training size."""
         return None
 
     def page_widget(self) -> dict[str, Any]:

@@ -34,7 +34,9 @@ class ClassDetector:
 
 
 def _gray(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32).mean(axis=1) / 255  # (n, H, W)
+    """``(n, H, W)`` in [0, 1] from 8- or 16-bit pixels (a scan's 16 bits would otherwise clip to white)."""
+    top = np.iinfo(images.dtype).max if np.issubdtype(images.dtype, np.integer) else 255
+    return images.astype(np.float32).mean(axis=1) / top
 
 
 def _blocks(image: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ def locate(output: Any, decoded: pd.DataFrame, frame: pd.DataFrame, inputs: list
 def _draw(ax: Any, picture: np.ndarray, truth: Detections, found: Detections, classes: list[str]) -> None:
     from matplotlib.patches import Rectangle
 
-    ax.imshow(picture.transpose(1, 2, 0).squeeze(), cmap="gray" if picture.shape[0] == 1 else None, vmin=0, vmax=255)
+    ax.imshow(plots.for_display(picture), cmap="gray" if picture.shape[0] == 1 else None, vmin=0, vmax=1)
     for b in truth.boxes:
         ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, color="lime", linewidth=1.5))
     for b, c, s in zip(found.boxes, found.labels, found.scores):

@@ -4,7 +4,8 @@ framing as the image input's pictures; a U-Net decoder on the image encoder's fe
 The fitted state is the classes (the distinct pixel values of the training masks, the lowest one the background)
 and the mask size, chosen as the image type chooses its own (the training masks' median size, at most 128 px a
 side) so the two agree by default; give both the same ``size`` otherwise. Raw outputs are class logits
-``(n, classes, H, W)``.
+``(n, classes, H, W)``. ``lamina predict`` into a folder predicts a picture larger than the training size (at the
+training's pixel scale) by blended overlapping tiles of that size (``lamina.outputs.tiles``; option ``tiles``).
 
 >>> # config.yaml: outputs: [{name: lesion_mask, type: mask}]
 """
@@ -38,6 +39,9 @@ class MaskOptions(OutputOptions):
     resize: Literal["pad", "crop"] = Field("pad", description="as the image input's resize")
     class_names: list[str] | None = Field(None, description="a name per mask value, lowest value first; default: "
                                                             "'background', then the values")
+    tiles: bool = Field(True, description="lamina predict: a picture larger than the training size (at its pixel "
+                                          "scale) is predicted by overlapping tiles of that size, blended, at "
+                                          "its own size (nnU-Net's sliding window); false: resized to it")
 
 
 def _read(path: str) -> np.ndarray:
@@ -108,7 +112,11 @@ class MaskOutput(OutputType):
                 height, width = max(1, round(height / shrink)), max(1, round(width / shrink))
         else:
             height, width = (size, size) if isinstance(size, int) else size
-        self.state = {"values": [int(v) for v in found], "classes": names, "height": height, "width": width}
+        median = [float(np.median([m.shape[k] for m in masks])) for k in (0, 1)]
+        # The pixel scale training saw (pad's arithmetic): a larger picture is tiled at that scale, not its own.
+        scale = min(height / max(median[0], 1.0), width / max(median[1], 1.0))
+        self.state = {"values": [int(v) for v in found], "classes": names, "height": height, "width": width,
+                      "scale": scale}
 
     @property
     def size(self) -> tuple[int, int]:
@@ -184,11 +192,18 @@ class MaskOutput(OutputType):
 
         return {"prediction": record[self.name], "mask": overlay_uri(self.labels(raw[None])[0])}
 
-    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Path
-                          ) -> pd.DataFrame | None:
+    def tile_scale(self) -> float | None:
+        return self.state.get("scale") if self.options.tiles else None  # None: saved before tiles existed
+
+    def page_widget(self) -> dict[str, Any]:
+        # The overlay box takes the mask's shape; the upload is fitted into it as the image type fitted it.
+        return {"widget": "mask", "mask_size": list(self.size), "mask_resize": self.options.resize}
+
+    def write_predictions(self, raw: np.ndarray, frame: pd.DataFrame, inputs: list[Any], folder: Path,
+                          tiled: dict[int, np.ndarray] | None = None) -> pd.DataFrame | None:
         """A mask PNG per row in ``folder/<name>/`` (named after its image) and a row per predicted lesion."""
         from lamina.outputs.mask_files import write_masks
 
         source = next((t for t in inputs if t.spatial), None)
         sources = [str(v) for v in frame[source.name]] if source is not None else [f"row{i}" for i in frame.index]
-        return write_masks(self, raw, Path(folder) / self.name, sources)
+        return write_masks(self, raw, Path(folder) / self.name, sources, tiled or {})

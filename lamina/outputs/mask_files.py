@@ -31,23 +31,25 @@ def areas(output: Any, raw: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _original_frame(path: str, size: tuple[int, int], resize: str) -> tuple[tuple[int, int, int, int], tuple[int, int]] | None:
-    """Where a padded image sits in the fitted size (box) and its own size, to put a mask back at the original
-    resolution; None when that cannot be undone (cropped, or an unreadable header)."""
-    if resize != "pad":
-        return None
+def _own_size(path: str) -> tuple[int, int] | None:
+    """A picture's own (width, height) from its header; None when unreadable."""
     try:
         from lamina.inputs.image_dicom import header, is_dicom
 
         if is_dicom(path):
             found = header(path)
-            if found is None:
-                return None
-            original = (found[2], found[1])
-        else:
-            with Image.open(path) as image:
-                original = ImageOps.exif_transpose(image).size
+            return None if found is None else (found[2], found[1])
+        with Image.open(path) as image:
+            return ImageOps.exif_transpose(image).size
     except Exception:  # the mask is then written at the fitted size
+        return None
+
+
+def _original_frame(path: str, size: tuple[int, int], resize: str) -> tuple[tuple[int, int, int, int], tuple[int, int]] | None:
+    """Where a padded image sits in the fitted size (box) and its own size, to put a mask back at the original
+    resolution; None when that cannot be undone (cropped, or an unreadable header)."""
+    original = _own_size(path) if resize == "pad" else None
+    if original is None:
         return None
     height, width = size
     inner = ImageOps.contain(Image.new("L", original), (width, height)).size  # Pillow's own pad arithmetic
@@ -55,16 +57,23 @@ def _original_frame(path: str, size: tuple[int, int], resize: str) -> tuple[tupl
     return (left, top, left + inner[0], top + inner[1]), original
 
 
-def write_masks(output: Any, raw: np.ndarray, folder: Path, sources: list[str]) -> pd.DataFrame:
-    """A mask PNG per row (the class values, at the image's own size where the padding can be undone) and a row
-    per lesion: its class, area in pixels of the written mask, and centroid."""
+def write_masks(output: Any, raw: np.ndarray, folder: Path, sources: list[str],
+                tiled: dict[int, np.ndarray]) -> pd.DataFrame:
+    """A mask PNG per row (the class values, at the image's own size where the padding can be undone, or as the
+    sliding window stitched it for ``tiled`` rows) and a row per lesion: its class, area in pixels of the written
+    mask, and centroid."""
     folder.mkdir(parents=True, exist_ok=True)
     values = np.asarray(output.state["values"])
     rows: list[dict[str, Any]] = []
     for index, (labels, source) in enumerate(zip(output.labels(raw), sources)):
+        if index in tiled:
+            labels = np.asarray(tiled[index]).argmax(0)
         image = Image.fromarray(values[labels].astype(np.uint8 if values.max() < 256 else np.int32))
-        framed = _original_frame(source, output.size, output.options.resize)
-        if framed is not None:
+        framed = None if index in tiled else _original_frame(source, output.size, output.options.resize)
+        if index in tiled:  # stitched at the training's pixel scale: back to the picture's own size
+            original = _own_size(source) or image.size
+            image = image if image.size == original else image.resize(original, Image.Resampling.NEAREST)
+        elif framed is not None:
             box, original = framed
             image = image.crop(box).resize(original, Image.Resampling.NEAREST)
         name = f"{index:05d}_{Path(source).stem or 'image'}.png"
@@ -91,10 +100,6 @@ def overlay_uri(labels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _gray(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32).mean(1) / max(float(images.max()), 1.0)
-
-
 def overlays_section(output: Any, inputs: list[Any], test: pd.DataFrame, raw: np.ndarray, shown: int = 4) -> str | None:
     """The ``shown`` worst and best test images by Dice (foreground), the truth outlined green, the prediction red."""
     from lamina import plots
@@ -108,11 +113,12 @@ def overlays_section(output: Any, inputs: list[Any], test: pd.DataFrame, raw: np
     dice = np.array([1.0 if s is None else s[0] for s in scores])
     order = np.argsort(dice, kind="stable")
     picked = list(dict.fromkeys([*order[:shown], *order[::-1][:shown]]))
-    gray = _gray(source.transform(test[source.name].iloc[picked]).numpy())
+    pictures = source.transform(test[source.name].iloc[picked]).numpy()
+    gray = [plots.for_display(p.mean(0, keepdims=True).astype(p.dtype)) for p in pictures]  # 8 or 16 bits
     plt = plots.pyplot()
     fig, axes = plt.subplots(1, len(picked), figsize=(2.4 * len(picked), 2.7), squeeze=False)
     for ax, row, picture in zip(axes[0], picked, gray):
-        ax.imshow(picture, cmap="gray", interpolation="nearest")
+        ax.imshow(picture, cmap="gray", interpolation="nearest", vmin=0, vmax=1)
         for mask, colour in ((truth[row] > 0, "lime"), (predicted[row] > 0, "red")):
             if mask.shape != picture.shape:
                 mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(picture.shape[::-1]))

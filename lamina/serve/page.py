@@ -33,8 +33,9 @@ PAGE = """<!doctype html>
   .bar-track { background: #eef; border-radius: 3px; height: 1em; } .bar { background: #2f5fd0; height: 100%;
   border-radius: 3px; } .bar.neg { background: #d0502f; } .value { text-align: right; font-variant-numeric: tabular-nums; }
   .meta { color: #667; font-size: .85em; }
-  .overlay { position: relative; width: 320px; height: 320px; background: #111; margin-top: .5em; }
+  .overlay { position: relative; width: 320px; height: 320px; background: #111; margin-top: .5em; overflow: hidden; }
   .overlay img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+  .overlay img.mask { object-fit: fill; }
   canvas.boxes { max-width: 100%; border: 1px solid #ccd; }
 </style>
 </head>
@@ -118,12 +119,20 @@ function bars(entries, signed) {
   return box;
 }
 
-function maskOverlay(uri) {
-  // The uploaded image (when the browser can draw it: not DICOM) under the predicted mask, both fitted to one box
-  // as the model padded the image, so the red lies on the pixels it was predicted for.
-  const box = el("div", {class: "overlay"});
+function maskOverlay(uri, output) {
+  // The uploaded image (when the browser can draw it: not DICOM) under the predicted mask. The box has the mask's
+  // own shape (the model's height and width), the mask fills it, and the upload is fitted into it as the model
+  // fitted the image (pad: contain; crop: cover), so the red lies on the pixels it was predicted for whatever the
+  // shapes of the model and the upload.
+  const [height, width] = output.mask_size || [1, 1];
+  const side = 320 / Math.max(height, width);
+  const box = el("div", {class: "overlay", style: "width:" + Math.round(width * side) + "px;height:" +
+                         Math.round(height * side) + "px"});
   const upload = MODEL.inputs.map((input, i) => input.file && document.getElementById("in" + i)).find(c => c && c.files.length);
-  if (upload) box.append(el("img", {src: URL.createObjectURL(upload.files[0]), alt: "the image"}));
+  if (upload) {
+    box.append(el("img", {src: URL.createObjectURL(upload.files[0]), alt: "the image", class: "picture",
+                          style: "object-fit:" + (output.mask_resize === "crop" ? "cover" : "contain")}));
+  }
   box.append(el("img", {src: uri, alt: "predicted mask", class: "mask"}));
   return box;
 }
@@ -179,7 +188,7 @@ function showPrediction(body) {
       const entries = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]);
       box.append(bars(entries, false));
     }
-    if (p.mask) box.append(maskOverlay(p.mask));
+    if (p.mask) box.append(maskOverlay(p.mask, output));
     result.append(box);
   }
   result.append(el("p", {class: "meta", text: body.runtime + " runtime, " + body.milliseconds + " ms"}));
