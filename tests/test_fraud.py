@@ -110,6 +110,10 @@ def test_fraud_protocol_end_to_end(transactions: Path, tmp_path: Path) -> None:
     assert test["pr_auc_low"] <= test["pr_auc"] <= test["pr_auc_high"]
     assert test["expected_cost"] < test["expected_cost_no_alerts"]  # the model is worth running
     assert test["precision_at_k"] > 0.5 and test["top_k"] == 50
+    page = (tmp_path / "model" / "report.html").read_text(encoding="utf-8")
+    # the binary output's own section: ROC and PR with the threshold, then the scores per class and the cost curve
+    for needle in ("Class ROC PR calibration", "Class score distributions, cost curve"):
+        assert needle in page, needle
     assert_user_error(run_cli("init", transactions, "-t", "Class", "--split", "time", "-o", "c2.yaml", cwd=tmp_path),
                       "--time-column")
 
