@@ -1,7 +1,8 @@
 """Threats and fraud, against the classical counterparts, on real data (docs/benchmarks.md, "Threats and fraud").
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/threats.py [--only fraud fraud-anomaly traffic attacks
-        attacks-supervised protocols protocols-log dga] [--keep DIR] [--dga-rows N]
+        attacks-supervised protocols protocols-log protocols-stats dga] [--keep DIR] [--dga-rows N]
+        [--dga-time-limit 20m]
 
 fraud: the ULB transactions (examples/fraud: all 284,807 rows), time-ordered 70/15/15 split, costs {missed: 100,
 false_alarm: 1}: ``lamina compare`` (Lamina vs LightGBM vs logistic regression, each with the cost-tuned threshold
@@ -181,9 +182,10 @@ def attacks_supervised(work: Path) -> dict:
     return {"speed": speed, "rows": rows, "families": families.reset_index().to_dict(orient="records")}
 
 
-def protocols(work: Path, normalization: str) -> dict:
+def protocols(work: Path, normalization: str, series: bool = True) -> dict:
     """Protocol classification (the protocols with 20+ flows) as in ``traffic``, the network trained without a
-    report, then compare's classical counterparts on the same split; ``normalization`` of the number inputs."""
+    report, then compare's classical counterparts on the same split; ``normalization`` of the number inputs;
+    without ``series``, the flow statistics only (no ``sizes`` series, for the network or the classical models)."""
     from lamina.compare.models import counterparts, deep_row
     from lamina.data.load import load_splits
     from lamina.run import as_config, train
@@ -192,15 +194,16 @@ def protocols(work: Path, normalization: str) -> dict:
     labelled = flows.dropna(subset=["label"])
     counts = labelled["label"].value_counts()
     common = labelled[labelled["label"].isin(counts[counts >= 20].index)][FEATURES + ["label"]]
-    config = {"name": f"protocols-{normalization}", "data": {"split": {"method": "stratified"}},
-              "inputs": flow_inputs(normalization), "outputs": [{"name": "label", "type": "category"}],
-              "trainer": {**trainer(60, 64), "time_limit": "10m"}}
+    inputs = [spec for spec in flow_inputs(normalization) if series or spec["name"] != "sizes"]
+    which = f"{normalization}{'' if series else '-stats'}"
+    config = {"name": f"protocols-{which}", "data": {"split": {"method": "stratified"}}, "inputs": inputs,
+              "outputs": [{"name": "label", "type": "category"}], "trainer": {**trainer(60, 64), "time_limit": "10m"}}
     started = time.perf_counter()
     model = train(config, data=common, output_dir=work / "runs", verbose=True)
     seconds = time.perf_counter() - started
     splits, _ = load_splits(as_config(config)[0], Path.cwd(), common)
     rows = deep_row(model, splits, seconds, {}) + counterparts(model, splits, 42, {})
-    show(f"protocols, number inputs {normalization}: {common['label'].nunique()} protocols, {len(common)} flows; "
+    show(f"protocols ({which}): {common['label'].nunique()} protocols, {len(common)} flows; "
          f"Lamina {model.info['best_epoch']} of {model.info['epochs_run']} epochs, {seconds:.0f} s", rows,
          ["accuracy", "macro_f1"])
     return {"rows": rows, "epochs": [model.info["best_epoch"], model.info["epochs_run"]], "seconds": seconds}
@@ -251,7 +254,7 @@ def attack_anomalies(flows: pd.DataFrame, work: Path) -> tuple[list[dict], pd.Da
     return rows, families
 
 
-def dga(work: Path, rows: int | None = None) -> dict:
+def dga(work: Path, rows: int | None = None, time_limit: str | None = None) -> dict:
     """The config ``lamina init`` writes for the domains (a text input: hashed word and character n-grams) trained
     as written, against character n-gram TF-IDF + logistic regression on the same split's training rows; ``rows``:
     a random sample of that many domains (the shared machine cannot train on all 67,486 in a session)."""
@@ -273,6 +276,9 @@ def dga(work: Path, rows: int | None = None) -> dict:
     frame.to_csv(work / "dga.csv", index=False)
     init_config(work / "dga.csv", ["dga"], work / "dga.yaml", force=True)
     config = yaml.safe_load((work / "dga.yaml").read_text())
+    if time_limit:  # init sized its limit for an idle machine; a loaded one needs more to finish an epoch
+        config["trainer"]["time_limit"] = time_limit
+        (work / "dga.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     print(f"lamina init: {config['inputs']}; trainer {config['trainer']}", flush=True)
     started = time.perf_counter()
     model = train(work / "dga.yaml", output_dir=work / "runs", verbose=True)
@@ -303,6 +309,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=["fraud", "fraud-anomaly", "traffic", "dga"])
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--dga-rows", type=int, default=None, help="dga: a random sample of this many domains")
+    parser.add_argument("--dga-time-limit", default=None, help="dga: trainer.time_limit instead of init's")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="lamina-threats-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -312,7 +319,8 @@ def main() -> None:
         run = {"fraud": fraud, "fraud-anomaly": fraud_anomaly, "traffic": traffic, "attacks": attacks,
                "attacks-supervised": attacks_supervised,
                "protocols": lambda w: protocols(w, "zscore"), "protocols-log": lambda w: protocols(w, "log"),
-               "dga": lambda w: dga(w, args.dga_rows)}[name]
+               "protocols-stats": lambda w: protocols(w, "zscore", series=False),
+               "dga": lambda w: dga(w, args.dga_rows, args.dga_time_limit)}[name]
         results[name] = run(work)
         print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
     (work / "threats.json").write_text(json.dumps(results, indent=2, default=str))

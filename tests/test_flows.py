@@ -119,3 +119,14 @@ def test_log_normalization_spreads_counts_that_span_decades() -> None:
     assert abs(z[:5]).max() - abs(z[:5]).min() < 0.05 and spread[4] - spread[0] > 1.0  # 60 B and 9 kB told apart
     assert spread[~known] == pytest.approx(0.0, abs=1e-6) and logged.explain_baseline() == pytest.approx([0.0, 0.0])
     assert 60 < logged.state["fill"] < 2_400_000  # a byte count of the column's own, shown on the served page
+
+
+def test_init_reads_domain_names_as_text_and_ids_as_ids() -> None:
+    """A column of domain names (DGA detection) is text for character n-grams; codes stay IDs left out."""
+    from lamina.infer import infer_input
+
+    domains = pd.Series(["kq0qw6o2siwq.org", "ufmkdjyvfkl.com", "treadmillcat.tk", "acics.org", "mycarticker.de",
+                         "hwevqwlocbvmrjdor.net", "mail.google.com", "x-7.example.co.uk"] * 3)
+    assert infer_input("domain", domains) == ("text", None)
+    ids = pd.Series([f"user_{i:04d}" for i in range(40)])
+    assert infer_input("user", ids) == (None, "every value is different: an ID, not a feature")
