@@ -1,8 +1,8 @@
 """Threats and fraud, against the classical counterparts, on real data (docs/benchmarks.md, "Threats and fraud").
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/threats.py [--only fraud fraud-anomaly traffic attacks
-        attacks-supervised protocols protocols-log protocols-stats dga] [--keep DIR] [--dga-rows N]
-        [--dga-time-limit 20m]
+        attacks-supervised[-stats|-log-stats] protocols protocols-log protocols[-log]-stats dga] [--keep DIR]
+        [--dga-rows N] [--dga-time-limit 20m]
 
 fraud: the ULB transactions (examples/fraud: all 284,807 rows), time-ordered 70/15/15 split, costs {missed: 100,
 false_alarm: 1}: ``lamina compare`` (Lamina vs LightGBM vs logistic regression, each with the cost-tuned threshold
@@ -150,10 +150,11 @@ def family_recall(test: pd.DataFrame, scored: dict[str, np.ndarray]) -> pd.DataF
     return families
 
 
-def attacks_supervised(work: Path) -> dict:
+def attacks_supervised(work: Path, series: bool = True, normalization: str = "zscore") -> dict:
     """Attack vs benign flows with labels: the network trained (no report: its explanations of the series input
     outlast the shared machine), then compare's classical counterparts on the same split, and every model's recall
-    per attack family at 1 % false alarms on the benign test flows."""
+    per attack family at 1 % false alarms on the benign test flows; without ``series``, no ``sizes`` input;
+    ``normalization`` of the number inputs."""
     from lamina.compare.models import counterparts, deep_row
     from lamina.data.load import load_splits
     from lamina.run import as_config, train
@@ -161,7 +162,9 @@ def attacks_supervised(work: Path) -> dict:
     flows, speed = cached_flows(work)
     flows["attack"] = np.where(flows["capture"].isin(list(ATTACKS)), "yes", "no")
     frame = flows[FEATURES + ["attack", "capture"]]
-    config = {"name": "attacks", "data": {"split": {"method": "stratified"}}, "inputs": flow_inputs(),
+    inputs = [spec for spec in flow_inputs(normalization) if series or spec["name"] != "sizes"]
+    config = {"name": f"attacks-{normalization}{'' if series else '-stats'}",
+              "data": {"split": {"method": "stratified"}}, "inputs": inputs,
               "outputs": [{"name": "attack", "type": "binary", "options": {"positive": "yes"}}],
               "trainer": {**trainer(40, 64), "time_limit": "12m"}}
     started = time.perf_counter()
@@ -320,6 +323,9 @@ def main() -> None:
                "attacks-supervised": attacks_supervised,
                "protocols": lambda w: protocols(w, "zscore"), "protocols-log": lambda w: protocols(w, "log"),
                "protocols-stats": lambda w: protocols(w, "zscore", series=False),
+               "protocols-log-stats": lambda w: protocols(w, "log", series=False),
+               "attacks-supervised-stats": lambda w: attacks_supervised(w, series=False),
+               "attacks-supervised-log-stats": lambda w: attacks_supervised(w, series=False, normalization="log"),
                "dga": lambda w: dga(w, args.dga_rows, args.dga_time_limit)}[name]
         results[name] = run(work)
         print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
