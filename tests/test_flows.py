@@ -128,5 +128,5 @@ def test_init_reads_domain_names_as_text_and_ids_as_ids() -> None:
     domains = pd.Series(["kq0qw6o2siwq.org", "ufmkdjyvfkl.com", "treadmillcat.tk", "acics.org", "mycarticker.de",
                          "hwevqwlocbvmrjdor.net", "mail.google.com", "x-7.example.co.uk"] * 3)
     assert infer_input("domain", domains) == ("text", None)
-    ids = pd.Series([f"user_{i:04d}" for i in range(40)])
-    assert infer_input("user", ids) == (None, "every value is different: an ID, not a feature")
+    for ids in ([f"user_{i:04d}" for i in range(40)], [f"scan_{i:03d}.dcm" for i in range(40)]):
+        assert infer_input("id", pd.Series(ids)) == (None, "every value is different: an ID, not a feature")

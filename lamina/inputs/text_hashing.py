@@ -24,7 +24,15 @@ from torch import nn
 PAD = 0
 MAX_CHARS = 20_000  # the most characters of one text that are hashed, whatever the percentile says
 PERCENTILE = 99.0
-HOSTNAME = re.compile(r"^(?=.{4,253}$)[a-z0-9_-]+(\.[a-z0-9_-]+)*\.[a-z][a-z0-9-]{1,62}$", re.IGNORECASE)
+HOSTNAME = re.compile(r"^(?=.{4,253}$)[a-z0-9_-]+(\.[a-z0-9_-]+)*\.([a-z][a-z0-9-]{1,62})$", re.IGNORECASE)
+# names ending like files (scan_001.dcm, notes.txt) are file names, IDs, not hosts
+FILE_SUFFIXES = frozenset("bin bmp csv dat dcm doc docx exe flac gif gz html jpeg jpg json log mp3 mp4 nii npy ogg "
+                          "parquet pcap pcapng pdf png tar tif tiff tsv txt wav webp xls xlsx xml yaml yml zip".split())
+
+
+def _hostname(value: str) -> bool:
+    match = HOSTNAME.match(value)
+    return bool(match) and match.group(2).lower() not in FILE_SUFFIXES
 
 
 def looks_like_hostnames(present: pd.Series) -> bool:
@@ -33,7 +41,7 @@ def looks_like_hostnames(present: pd.Series) -> bool:
     sample = present.iloc[:2000]
     if not all(isinstance(v, str) for v in sample):
         return False
-    return float(sample.map(lambda v: bool(HOSTNAME.match(v))).mean()) >= 0.95
+    return float(sample.map(_hostname).mean()) >= 0.95
 
 
 def vectorizers(buckets: int, word_ngrams: int, char_ngrams: list[int] | None, lowercase: bool) -> list:
