@@ -1,6 +1,8 @@
 """Threats and fraud, against the classical counterparts, on real data (docs/benchmarks.md, "Threats and fraud").
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/threats.py [--only fraud fraud-anomaly traffic attacks dga] [--keep DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/threats.py [--only fraud fraud-anomaly traffic attacks
+        attacks-supervised[-stats|-log-stats] protocols protocols-log protocols[-log]-stats dga] [--keep DIR]
+        [--dga-rows N] [--dga-time-limit 20m]
 
 fraud: the ULB transactions (examples/fraud: all 284,807 rows), time-ordered 70/15/15 split, costs {missed: 100,
 false_alarm: 1}: ``lamina compare`` (Lamina vs LightGBM vs logistic regression, each with the cost-tuned threshold
@@ -12,7 +14,8 @@ private sources list into ~/.cache/lamina/ndpi): flows read by ``lamina.data.flo
 from flow features (ports left out) with ``lamina compare``; attack captures (web attacks, SYN scan, log4j,
 trickbot, DNS tunnelling and exfiltration, malware) against the rest: supervised (compare) and unsupervised (the
 anomaly task trained on benign flows only, recall per attack family at 1 % false alarms on benign test flows).
-dga: nDPI's 33,746 generated and 33,740 benign domains as a text input, ``lamina compare`` (TF-IDF + logistic).
+dga: nDPI's 33,746 generated and 33,740 benign domains (``--dga-rows``: a sample), the config ``lamina init`` writes
+for them against character n-gram TF-IDF + logistic regression.
 """
 
 from __future__ import annotations
@@ -20,10 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -35,92 +35,8 @@ import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CACHE = Path(os.environ.get("LAMINA_CACHE") or Path.home() / ".cache" / "lamina") / "ndpi"
-ARCHIVE = "http://deb.debian.org/debian"  # the archive this machine's apt already uses (bookworm: ndpi 4.2)
-ATTACKS = {"WebattackRCE": "web RCE", "WebattackSQLinj": "web SQL injection", "WebattackXSS": "web XSS",
-           "synscan": "SYN scan", "log4j-webapp-exploit": "log4j", "trickbot": "trickbot",
-           "dns-tunnel-iodine": "DNS tunnel", "dns_exfiltration": "DNS exfiltration", "malware": "malware"}
-FLOW = re.compile(r"^\s*\d+\s+(\w+)\s+(\[[^\]]+\]|[^ :]+):(\d+)\s+<?->\s+(\[[^\]]+\]|[^ :]+):(\d+)\s+\[proto: [\d.]+/([^\]]+)\]")
-
-
-def ndpi_tests() -> Path:
-    """nDPI's tests folder (pcap, result, dga) from the ndpi orig tarball, fetched once into the cache."""
-    tests = CACHE / "tests"
-    if tests.is_dir():
-        return tests
-    apt = CACHE / "apt"
-    for sub in ("lists/partial", "cache/archives/partial"):
-        (apt / sub).mkdir(parents=True, exist_ok=True)
-    sources = apt / "sources.list"
-    sources.write_text(f"deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {ARCHIVE} bookworm main\n")
-    options = [f"-o=Dir::Etc::SourceList={sources}", "-o=Dir::Etc::SourceParts=/dev/null",
-               f"-o=Dir::State::Lists={apt / 'lists'}", f"-o=Dir::Cache={apt / 'cache'}"]
-    subprocess.run(["apt-get", *options, "update", "-qq"], check=True)
-    subprocess.run(["apt-get", *options, "source", "--download-only", "-qq", "ndpi"], cwd=CACHE, check=False)
-    tarball = next(CACHE.glob("ndpi_*.orig.tar.gz"))
-    with tarfile.open(tarball) as archive:
-        members = [m for m in archive.getmembers() if re.search(r"/tests/(pcap|result|dga)/", m.name) and m.isfile()]
-        for member in members:
-            member.name = "tests/" + member.name.split("/tests/", 1)[1]
-        archive.extractall(CACHE, members=members, filter="data")
-    return tests
-
-
-def ndpi_labels(out: Path) -> pd.DataFrame:
-    """nDPI's flows of one capture: 5-tuple and master protocol (``HTTP`` of ``HTTP.AmazonAWS``)."""
-    rows = []
-    for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
-        match = FLOW.match(line)
-        if match:
-            protocol, src, sport, dst, dport, proto = match.groups()
-            rows.append({"src": src.strip("[]"), "sport": int(sport), "dst": dst.strip("[]"), "dport": int(dport),
-                         "protocol": protocol.lower(), "label": proto.split(".")[0]})
-    return pd.DataFrame(rows, columns=["src", "sport", "dst", "dport", "protocol", "label"])
-
-
-def traffic_flows(tests: Path, work: Path) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Every capture's flows with nDPI's label (a capture with a ``.labels.csv`` beside it), and the extractor's
-    speed."""
-    from lamina.data.flows import read_flows
-    from lamina.errors import LaminaError
-
-    frames, packets, flows, seconds, failed = [], 0, 0, 0.0, []
-    for capture in sorted(tests.glob("pcap/*.pcap*")):
-        out = tests / "result" / f"{capture.name}.out"
-        if not out.is_file():
-            continue
-        local = work / capture.name
-        if not local.exists():
-            local.symlink_to(capture)
-        ndpi_labels(out).drop_duplicates(["src", "sport", "dst", "dport", "protocol"]).to_csv(
-            f"{local}.labels.csv", index=False)
-        started = time.perf_counter()
-        try:
-            frame = read_flows(local)
-        except LaminaError as error:
-            failed.append(str(error))
-            continue
-        seconds += time.perf_counter() - started
-        packets += int(frame["packets_fwd"].sum() + frame["packets_bwd"].sum())
-        flows += len(frame)
-        frames.append(frame.assign(capture=capture.name.split(".")[0]))
-    speed = {"captures": len(frames), "unreadable": len(failed), "flows": flows, "packets": packets,
-             "seconds": seconds, "flows_per_second": flows / seconds, "packets_per_second": packets / seconds}
-    print(f"extractor: {speed}; unreadable: {failed[:3]}", flush=True)
-    return pd.concat(frames, ignore_index=True), speed
-
-
-FEATURES = ["protocol", "duration", "packets_fwd", "packets_bwd", "bytes_fwd", "bytes_bwd", "length_mean",
-            "length_std", "length_min", "length_max", "length_fwd_mean", "length_bwd_mean", "iat_mean", "iat_std",
-            "iat_min", "iat_max", "fin", "syn", "rst", "psh", "ack", "urg", "sizes"]
-
-
-def flow_inputs() -> list[dict]:
-    kinds = {"protocol": "category", "sizes": "timeseries"}
-    return [{"name": c, "type": kinds.get(c, "number"),
-             **({"options": {"missing": "fill"}} if c == "sizes" else {})} for c in FEATURES]
-
-
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from ndpi_flows import ATTACKS, FEATURES, cached_flows, flow_inputs, ndpi_tests, traffic_flows  # noqa: E402
 def compare_rows(config: dict, frame: pd.DataFrame, work: Path) -> list[dict]:
     """``lamina compare`` on ``frame``: one row per model with its test metrics."""
     from lamina.compare import compare
@@ -220,6 +136,82 @@ def traffic(work: Path) -> dict:
             "families": families.reset_index().to_dict(orient="records")}
 
 
+def family_recall(test: pd.DataFrame, scored: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Each model's recall per attack family at the score that 1 % of the benign test flows exceed."""
+    benign = (test["attack"] == "no").to_numpy()
+    present = [c for c in ATTACKS if (test["capture"] == c).any()]
+    table = {}
+    for name, s in scored.items():
+        cut = np.quantile(s[benign], 0.99)
+        table[name] = {ATTACKS[c]: float(np.mean(s[(test["capture"] == c).to_numpy()] > cut)) for c in present}
+        table[name]["all attacks"] = float(np.mean(s[~benign] > cut))
+    families = pd.DataFrame(table)
+    families["test flows"] = [int((test["capture"] == c).sum()) for c in present] + [int((~benign).sum())]
+    return families
+
+
+def attacks_supervised(work: Path, series: bool = True, normalization: str = "zscore") -> dict:
+    """Attack vs benign flows with labels: the network trained (no report: its explanations of the series input
+    outlast the shared machine), then compare's classical counterparts on the same split, and every model's recall
+    per attack family at 1 % false alarms on the benign test flows; without ``series``, no ``sizes`` input;
+    ``normalization`` of the number inputs."""
+    from lamina.compare.models import counterparts, deep_row
+    from lamina.data.load import load_splits
+    from lamina.run import as_config, train
+
+    flows, speed = cached_flows(work)
+    flows["attack"] = np.where(flows["capture"].isin(list(ATTACKS)), "yes", "no")
+    frame = flows[FEATURES + ["attack", "capture"]]
+    inputs = [spec for spec in flow_inputs(normalization) if series or spec["name"] != "sizes"]
+    config = {"name": f"attacks-{normalization}{'' if series else '-stats'}",
+              "data": {"split": {"method": "stratified"}}, "inputs": inputs,
+              "outputs": [{"name": "attack", "type": "binary", "options": {"positive": "yes"}}],
+              "trainer": {**trainer(40, 64), "time_limit": "12m"}}
+    started = time.perf_counter()
+    model = train(config, data=frame, output_dir=work / "runs", verbose=True)
+    seconds = time.perf_counter() - started
+    splits, _ = load_splits(as_config(config)[0], Path.cwd(), frame)
+    kept: dict = {}
+    rows = deep_row(model, splits, seconds, kept) + counterparts(model, splits, 42, kept)
+    test = splits["test"]
+    scored = {}
+    for (name, _), (index, raw) in kept.items():
+        scored[name] = pd.Series(raw[:, 0], index=index).reindex(test.index).to_numpy()
+    show(f"attack vs benign flows, supervised ({int((frame['attack'] == 'yes').sum())} attack flows of {len(frame)}; "
+         f"Lamina {model.info['best_epoch']} of {model.info['epochs_run']} epochs)", rows, ["pr_auc", "roc_auc"])
+    families = family_recall(test, scored)
+    print("recall per attack family at 1 % false alarms (benign test flows):")
+    print(families.to_string(float_format=lambda v: f"{v:.2f}"))
+    return {"speed": speed, "rows": rows, "families": families.reset_index().to_dict(orient="records")}
+
+
+def protocols(work: Path, normalization: str, series: bool = True) -> dict:
+    """Protocol classification (the protocols with 20+ flows) as in ``traffic``, the network trained without a
+    report, then compare's classical counterparts on the same split; ``normalization`` of the number inputs;
+    without ``series``, the flow statistics only (no ``sizes`` series, for the network or the classical models)."""
+    from lamina.compare.models import counterparts, deep_row
+    from lamina.data.load import load_splits
+    from lamina.run import as_config, train
+
+    flows, _ = cached_flows(work)
+    labelled = flows.dropna(subset=["label"])
+    counts = labelled["label"].value_counts()
+    common = labelled[labelled["label"].isin(counts[counts >= 20].index)][FEATURES + ["label"]]
+    inputs = [spec for spec in flow_inputs(normalization) if series or spec["name"] != "sizes"]
+    which = f"{normalization}{'' if series else '-stats'}"
+    config = {"name": f"protocols-{which}", "data": {"split": {"method": "stratified"}}, "inputs": inputs,
+              "outputs": [{"name": "label", "type": "category"}], "trainer": {**trainer(60, 64), "time_limit": "10m"}}
+    started = time.perf_counter()
+    model = train(config, data=common, output_dir=work / "runs", verbose=True)
+    seconds = time.perf_counter() - started
+    splits, _ = load_splits(as_config(config)[0], Path.cwd(), common)
+    rows = deep_row(model, splits, seconds, {}) + counterparts(model, splits, 42, {})
+    show(f"protocols ({which}): {common['label'].nunique()} protocols, {len(common)} flows; "
+         f"Lamina {model.info['best_epoch']} of {model.info['epochs_run']} epochs, {seconds:.0f} s", rows,
+         ["accuracy", "macro_f1"])
+    return {"rows": rows, "epochs": [model.info["best_epoch"], model.info["epochs_run"]], "seconds": seconds}
+
+
 def attacks(work: Path) -> dict:
     """The unsupervised part of ``traffic`` on its own (``lamina compare`` writes a report, whose explanations of a
     series input took longer than the shared machine had)."""
@@ -265,32 +257,77 @@ def attack_anomalies(flows: pd.DataFrame, work: Path) -> tuple[list[dict], pd.Da
     return rows, families
 
 
-def dga(work: Path) -> dict:
+def dga(work: Path, rows: int | None = None, time_limit: str | None = None) -> dict:
+    """The config ``lamina init`` writes for the domains (a text input: hashed word and character n-grams) trained
+    as written, against character n-gram TF-IDF + logistic regression on the same split's training rows; ``rows``:
+    a random sample of that many domains (the shared machine cannot train on all 67,486 in a session)."""
+    import yaml
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    from lamina.data.load import load_splits
+    from lamina.infer import init_config
+    from lamina.run import as_config, train
+
     tests = ndpi_tests()
     generated = pd.read_csv(tests / "dga" / "test_dga.csv", header=None, names=["domain"])
     benign = pd.read_csv(tests / "dga" / "test_non_dga.csv", header=None, names=["domain"])
     frame = pd.concat([generated.assign(dga="yes"), benign.assign(dga="no")], ignore_index=True)
-    config = {"name": "dga", "data": {"split": {"method": "stratified"}},
-              "inputs": [{"name": "domain", "type": "text", "options": {"encoder": "hashed"}}],
-              "outputs": [{"name": "dga", "type": "binary", "options": {"positive": "yes"}}],
-              "trainer": {**trainer(10, 256), "early_stopping": {"patience": 3}}}
-    rows = compare_rows(config, frame, work)
-    show(f"DGA domains ({len(generated)} generated, {len(benign)} benign)", rows, ["accuracy", "roc_auc"])
-    return {"rows": rows}
+    if rows:
+        frame = frame.sample(n=min(rows, len(frame)), random_state=0).reset_index(drop=True)
+    frame.to_csv(work / "dga.csv", index=False)
+    init_config(work / "dga.csv", ["dga"], work / "dga.yaml", force=True)
+    config = yaml.safe_load((work / "dga.yaml").read_text())
+    if time_limit:  # init sized its limit for an idle machine; a loaded one needs more to finish an epoch
+        config["trainer"]["time_limit"] = time_limit
+        (work / "dga.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    print(f"lamina init: {config['inputs']}; trainer {config['trainer']}", flush=True)
+    started = time.perf_counter()
+    model = train(work / "dga.yaml", output_dir=work / "runs", verbose=True)
+    lamina_seconds = time.perf_counter() - started
+    test = model.metrics["test"]["dga"]
+    splits, _ = load_splits(as_config(work / "dga.yaml")[0], work)
+    started = time.perf_counter()
+    tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+    x = tfidf.fit_transform(splits["train"]["domain"])
+    logistic = LogisticRegression(C=10.0, max_iter=2000).fit(x, splits["train"]["dga"] == "yes")
+    p = logistic.predict_proba(tfidf.transform(splits["test"]["domain"]))[:, 1]
+    truth = (splits["test"]["dga"] == "yes").to_numpy()
+    classical = {"accuracy": float(accuracy_score(truth, p >= 0.5)), "roc_auc": float(roc_auc_score(truth, p)),
+                 "rows": len(truth)}
+    result = [{"model": f"lamina (init default, {model.info['best_epoch']} of {model.info['epochs_run']} epochs)",
+               "metrics": test, "train_seconds": lamina_seconds},
+              {"model": "char 2-5-gram TF-IDF + LR", "metrics": classical,
+               "train_seconds": time.perf_counter() - started}]
+    show(f"DGA domains: {int((frame['dga'] == 'yes').sum())} generated, {int((frame['dga'] == 'no').sum())} benign; "
+         f"{len(truth)} test rows", result, ["accuracy", "roc_auc"])
+    for r in result:
+        print(f"{r['model']}: {r['train_seconds']:.0f} s")
+    return {"rows": result}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=["fraud", "fraud-anomaly", "traffic", "dga"])
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--dga-rows", type=int, default=None, help="dga: a random sample of this many domains")
+    parser.add_argument("--dga-time-limit", default=None, help="dga: trainer.time_limit instead of init's")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="lamina-threats-"))
     work.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.only:
         started = time.perf_counter()
-        results[name] = {"fraud": fraud, "fraud-anomaly": fraud_anomaly, "traffic": traffic, "attacks": attacks,
-                         "dga": dga}[name](work)
+        run = {"fraud": fraud, "fraud-anomaly": fraud_anomaly, "traffic": traffic, "attacks": attacks,
+               "attacks-supervised": attacks_supervised,
+               "protocols": lambda w: protocols(w, "zscore"), "protocols-log": lambda w: protocols(w, "log"),
+               "protocols-stats": lambda w: protocols(w, "zscore", series=False),
+               "protocols-log-stats": lambda w: protocols(w, "log", series=False),
+               "attacks-supervised-stats": lambda w: attacks_supervised(w, series=False),
+               "attacks-supervised-log-stats": lambda w: attacks_supervised(w, series=False, normalization="log"),
+               "dga": lambda w: dga(w, args.dga_rows, args.dga_time_limit)}[name]
+        results[name] = run(work)
         print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
     (work / "threats.json").write_text(json.dumps(results, indent=2, default=str))
     print(f"results: {work / 'threats.json'}")

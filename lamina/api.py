@@ -12,7 +12,6 @@ import pandas as pd
 
 from lamina import distributed
 from lamina.config import Config
-from lamina.predictor import Predictor
 from lamina.report import write_report
 from lamina.run import Trained, run
 from lamina.store import Model
@@ -28,7 +27,7 @@ def train(
     report: bool = True,
 ) -> Model:
     """Train the model a config describes and write its model directory (``lamina.run.train``); with ``report``,
-    also its ``report.html`` (a prediction model's; a recommender has none yet). Returns the trained model."""
+    also its ``report.html`` (a prediction or anomaly model's; a recommender has none yet). Returns the trained model."""
     trained = run(config, data, output_dir, output, resume, verbose)
     if report:
         write_run_report(trained)
@@ -38,7 +37,7 @@ def train(
 def write_run_report(trained: Trained) -> None:
     """report.html for a finished run, on the main process; a failure only warns, the model directory is in place."""
     model = trained.model
-    if not isinstance(model, Predictor) or not distributed.is_main():
+    if not model.reports or not distributed.is_main():  # each task's model says whether it has a report
         return
     try:
         write_report(Path(model.info["run_dir"]), predictor=model, frames=trained.frames)

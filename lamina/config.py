@@ -19,6 +19,7 @@ from lamina.errors import LaminaError
 from lamina.inputs import INPUT_TYPES
 from lamina.inputs.base import Options
 from lamina.outputs import OUTPUT_TYPES
+from lamina.outputs.alerts import Costs
 
 
 class ColumnSpec(Options):
@@ -218,6 +219,8 @@ class AnomalyConfig(Options):
         default_factory=lambda: ["isolation_forest", "lof", "knn"],
         description="classical detectors fitted on the same training rows and features")
     neighbours: int = Field(10, ge=1, description="k of LOF and of the kNN distance")
+    costs: Costs | None = Field(None, description="a cost matrix, e.g. {missed: 100, false_alarm: 1}: the labelled "
+                                "rows' expected cost per row at the threshold, and the report's cost curve")
 
     @model_validator(mode="after")
     def _label(self) -> AnomalyConfig:

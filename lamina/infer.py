@@ -87,6 +87,7 @@ def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
     n = len(values)
     if present.empty:
         return None, "every value is missing"
+    from lamina.inputs.text_hashing import looks_like_hostnames
     from lamina.inputs.timeseries import looks_like_series
 
     if looks_like_series(present):  # lists of numbers, or strings of many numbers: sensor readings (before nunique)
@@ -101,7 +102,7 @@ def infer_input(name: str, values: pd.Series) -> tuple[str | None, str | None]:
         if distinct == n and _is_integral(present) and (np.diff(numbers.to_numpy()) == 1).all():
             return None, "row numbers (consecutive integers), not a feature"
         return "number", None
-    if looks_like_text(present):
+    if looks_like_text(present) or looks_like_hostnames(present):
         return "text", None
     if distinct == n and n >= 20:
         return None, "every value is different: an ID, not a feature"

@@ -65,6 +65,8 @@ def _planned(preprocessor: Preprocessor, members: int) -> dict[str, torch.Tensor
 
 class Predictor:
     task = "prediction"
+    reports = True  # lamina train writes its report.html
+    report_title = "ROC, PR and calibration"
 
     def __init__(self, preprocessor: Preprocessor, network: Network, info: dict[str, Any] | None = None) -> None:
         self.preprocessor = preprocessor
@@ -108,6 +110,24 @@ class Predictor:
         check(tensors, network.state_dict())
         network.load_state_dict(tensors)
         return cls(preprocessor, network, {k: v for k, v in info.items() if k not in ("config", "preprocessor")})
+
+    @property
+    def input_types(self) -> list[Any]:
+        return self.preprocessor.inputs
+
+    def report_section(self, test: pd.DataFrame) -> str | None:
+        """The report's section on labelled test rows: each output type's own (ROC and PR curves with the chosen
+        threshold, calibration, predicted against true...); None: no output draws one."""
+        prep = self.preprocessor
+        test = prep.drop_bad_inputs(prep.drop_missing_targets(test, "test"), "test")
+        raw = self.predict_raw(test)
+        parts = [t.report_section(prep.inputs, test, raw[t.name]) for t in prep.outputs]
+        return "".join(p for p in parts if p) or None
+
+    def compared(self, frames: dict[str, pd.DataFrame], sources: dict[str, str], train_seconds: float) -> None:
+        """A model's own rows for ``lamina compare`` (an anomaly detector brings its detectors); None: the usual
+        classical counterparts of the inputs and outputs."""
+        return None
 
     def _frame(self, data: pd.DataFrame | str, source: str | None) -> tuple[pd.DataFrame, str | None]:
         """The rows to predict; file paths in them (images) are relative to the file or folder they were read from."""

@@ -20,6 +20,7 @@ import pandas as pd
 from lamina import plots
 from lamina.errors import LaminaError
 from lamina.pages import html_page, img, paragraph, table_html
+from lamina.anomaly.model import AnomalyModel
 from lamina.predictor import Predictor
 
 log = logging.getLogger("lamina")
@@ -40,17 +41,17 @@ def _config_section(info: dict[str, Any]) -> str:
 
 
 def _data_section(info: dict[str, Any], frames: dict[str, pd.DataFrame] | None) -> str:
-    rows = []
-    outputs = [s["name"] for s in info["config"]["outputs"]]
+    rows = []  # the target's values per split: the first output's, or an anomaly model's label column's
+    outputs = [s["name"] for s in info["config"]["outputs"]] or [(info["config"].get("anomaly") or {}).get("label")]
     for split, values in info.get("metrics", {}).items():
         count = next(iter(values.values()), {}).get("rows", "")
         extra = ""
-        if frames is not None and split in frames and outputs[0] in frames[split]:
+        if frames is not None and split in frames and outputs[0] and outputs[0] in frames[split]:
             counts = frames[split][outputs[0]].value_counts()
             if len(counts) <= 12:
                 extra = ", ".join(f"{k}: {v}" for k, v in counts.items())
         rows.append([split, count, extra])
-    return table_html(["split", "rows scored", f"'{outputs[0]}' values" if outputs else ""], rows)
+    return table_html(["split", "rows scored", f"'{outputs[0]}' values" if outputs[0] else ""], rows)
 
 
 def _curves(folder: Path) -> str:
@@ -102,14 +103,9 @@ def _confusion_png(confusion: dict[str, Any], output: str) -> bytes:
     return plots.png(fig)
 
 
-def _prediction_section(predictor: Predictor, test: pd.DataFrame) -> str:
-    """Each output type's own section on the test rows (ROC and PR curves with the chosen threshold, calibration,
-    predicted against true, generated texts...)."""
-    prep = predictor.preprocessor
-    test = prep.drop_bad_inputs(prep.drop_missing_targets(test, "test"), "test")
-    raw = predictor.predict_raw(test)
-    parts = [t.report_section(prep.inputs, test, raw[t.name]) for t in prep.outputs]
-    return "".join(p for p in parts if p) or paragraph("no class outputs to draw curves for")
+def _prediction_section(model: Any, test: pd.DataFrame) -> str:
+    """The model's own section on the test rows (each output type's curves; an anomaly model's scores)."""
+    return model.report_section(test) or paragraph("no class outputs to draw curves for")
 
 
 def _comparison_section(folder: Path) -> str:
@@ -166,7 +162,7 @@ def _guard(title: str, build: Any, *args: Any) -> tuple[str, str]:
         return title, paragraph(f"not available: {type(e).__name__}: {e}")
 
 
-def write_report(model_dir: str | Path, predictor: Predictor | None = None,
+def write_report(model_dir: str | Path, predictor: Predictor | AnomalyModel | None = None,
                  frames: dict[str, pd.DataFrame] | None = None, data: str | Path | pd.DataFrame | None = None,
                  path: str | Path | None = None, extra: list[tuple[str, str]] | None = None) -> Path:
     """Write ``report.html`` in ``model_dir`` (or at ``path``); returns its path.
@@ -180,8 +176,9 @@ def write_report(model_dir: str | Path, predictor: Predictor | None = None,
     info = read_info(folder)
     if predictor is None:
         predictor = load(folder)
-    previous_cache = [t.cache_dir for t in predictor.preprocessor.inputs]
-    predictor.preprocessor.set_cache_dir(None)  # a finished run's cache folder is gone: decode without one
+    previous_cache = [t.cache_dir for t in predictor.input_types]
+    for t in predictor.input_types:  # a finished run's cache folder is gone: decode without one
+        t.cache_dir = None
     try:
         test = None
         if frames is not None and len(frames.get("test", [])):
@@ -192,10 +189,8 @@ def write_report(model_dir: str | Path, predictor: Predictor | None = None,
         sections = [_guard("Config", _config_section, info), _guard("Data", _data_section, info, frames),
                     _guard("Learning curves", _curves, folder), _guard("Metrics", _metrics_section, info)]
         missing = paragraph("no labelled rows given: `lamina report` with a labelled file, or `lamina train`, draws this")
-        if test is not None:
-            sections.append(_guard("ROC, PR and calibration", _prediction_section, predictor, test))
-        else:
-            sections.append(("ROC, PR and calibration", missing))
+        title = predictor.report_title
+        sections.append(_guard(title, _prediction_section, predictor, test) if test is not None else (title, missing))
         sections.append(_guard("Comparison with classical models", _comparison_section, folder))
         if test is not None:
             probe_rows = pd.concat([f for f in (frames or {"test": test}).values() if len(f)])
@@ -205,7 +200,7 @@ def write_report(model_dir: str | Path, predictor: Predictor | None = None,
             sections += [("Explanations", missing), ("Layer probes", missing)]
         sections += extra or []
     finally:
-        for t, cache in zip(predictor.preprocessor.inputs, previous_cache):
+        for t, cache in zip(predictor.input_types, previous_cache):
             t.cache_dir = cache
     target = Path(path) if path else folder / REPORT
     tmp = target.with_name(f".{target.name}.partial")

@@ -76,21 +76,36 @@ def test_anomaly_task_end_to_end(transactions: Path, tmp_path: Path) -> None:
     config = read_yaml(tmp_path / "config.yaml")
     assert config["task"] == "anomaly" and "Class" not in [s["name"] for s in config["inputs"]]
     config["data"]["path"] = str(transactions)
-    config["anomaly"].update(method="deep_svdd", train_on="normal", threshold="pot")
+    config["anomaly"].update(method="deep_svdd", train_on="normal", threshold="pot",
+                             costs={"missed": 100, "false_alarm": 1})
     config["trainer"].update(epochs=6)
     write_yaml(config, tmp_path / "config.yaml")
-    assert_ok(run_cli("train", "config.yaml", "-q", "-o", "model", cwd=tmp_path))
-    info = json.loads((tmp_path / "model" / "lamina.json").read_text())
+    # compare trains the model as train does (its model directory and report), then the detectors beside it
+    result = assert_ok(run_cli("compare", "config.yaml", "--output-dir", "runs", cwd=tmp_path))
+    folder = tmp_path / "runs" / "transactions"
+    info = json.loads((folder / "lamina.json").read_text())
     test = info["metrics"]["test"]
     assert set(test) == {"deep_svdd", "isolation_forest", "lof", "knn"}
     assert test["deep_svdd"]["roc_auc"] > 0.85 and test["deep_svdd"]["anomalies"] > 0
+    assert test["deep_svdd"]["expected_cost"] < test["deep_svdd"]["expected_cost_no_alerts"]
     assert info["metrics"]["train"]["deep_svdd"]["anomalies"] == 0  # train_on: normal left the frauds out
-    model = load(tmp_path / "model")
+    compared = json.loads((folder / "compare.json").read_text())
+    assert [r["model"] for r in compared["rows"]] == ["lamina (deep)", "isolation_forest", "lof", "knn"]
+    # the same split and metrics as training's own evaluation of the detectors
+    for row in compared["rows"][1:]:
+        assert row["metrics"]["roc_auc"] == pytest.approx(test[row["model"]]["roc_auc"])
+    interval = compared["noise"]["Class"]
+    assert interval["low"] <= interval["difference"] <= interval["high"] and interval["metric"] == "roc_auc"
+    assert "paired bootstrap" in result.stdout
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    for needle in ("score distributions, PR curve, cost curve", "Comparison with classical models", "isolation_forest"):
+        assert needle in page, needle
+    model = load(folder)
     frame = pd.read_csv(transactions)
     predicted = model.predict(frame)
     assert list(predicted.columns) == ["anomaly_score", "anomaly"] and len(predicted) == len(frame)
     assert predicted["anomaly_score"][frame["Class"] == 1].median() > predicted["anomaly_score"][frame["Class"] == 0].quantile(0.9)
-    assert_ok(run_cli("predict", "model", transactions, "-o", "scores.csv", cwd=tmp_path))
+    assert_ok(run_cli("predict", folder, transactions, "-o", "scores.csv", cwd=tmp_path))
     assert pd.read_csv(tmp_path / "scores.csv")["anomaly_score"].to_numpy() == pytest.approx(
         predicted["anomaly_score"].to_numpy(), rel=1e-5)
     with pytest.raises(LaminaError, match="no label column"):

@@ -103,3 +103,30 @@ def test_flows_and_init_on_a_capture_end_to_end(tmp_path: Path) -> None:
     assert_ok(run_cli("train", "config.yaml", "-q", "-o", "model", cwd=tmp_path))
     assert_user_error(run_cli("flows", tmp_path / "flows.parquet", "-o", "x.csv", cwd=tmp_path),
                       "flows.parquet", "not a packet capture")
+
+
+def test_log_normalization_spreads_counts_that_span_decades() -> None:
+    """Byte counts of flows run from tens to millions: z-scored, nearly every flow sits in a sliver near the mean;
+    their signed log, z-scored, spreads them out and keeps their order."""
+    from lamina.inputs.number import NumberInput, NumberOptions
+
+    values = pd.Series([60.0, 120, 400, 1_500, 9_000, 52_000, 310_000, 2_400_000, None, 0.0])
+    plain, logged = NumberInput("bytes", NumberOptions()), NumberInput("bytes", NumberOptions(normalization="log"))
+    plain.fit(values), logged.fit(values)
+    z, spread = plain.transform(values)[:, 0].numpy(), logged.transform(values)[:, 0].numpy()
+    known = values.notna().to_numpy()
+    assert (pd.Series(spread[known]).rank() == pd.Series(z[known]).rank()).all()
+    assert abs(z[:5]).max() - abs(z[:5]).min() < 0.05 and spread[4] - spread[0] > 1.0  # 60 B and 9 kB told apart
+    assert spread[~known] == pytest.approx(0.0, abs=1e-6) and logged.explain_baseline() == pytest.approx([0.0, 0.0])
+    assert 60 < logged.state["fill"] < 2_400_000  # a byte count of the column's own, shown on the served page
+
+
+def test_init_reads_domain_names_as_text_and_ids_as_ids() -> None:
+    """A column of domain names (DGA detection) is text for character n-grams; codes stay IDs left out."""
+    from lamina.infer import infer_input
+
+    domains = pd.Series(["kq0qw6o2siwq.org", "ufmkdjyvfkl.com", "treadmillcat.tk", "acics.org", "mycarticker.de",
+                         "hwevqwlocbvmrjdor.net", "mail.google.com", "x-7.example.co.uk"] * 3)
+    assert infer_input("domain", domains) == ("text", None)
+    for ids in ([f"user_{i:04d}" for i in range(40)], [f"scan_{i:03d}.dcm" for i in range(40)]):
+        assert infer_input("id", pd.Series(ids)) == (None, "every value is different: an ID, not a feature")

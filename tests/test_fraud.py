@@ -110,6 +110,10 @@ def test_fraud_protocol_end_to_end(transactions: Path, tmp_path: Path) -> None:
     assert test["pr_auc_low"] <= test["pr_auc"] <= test["pr_auc_high"]
     assert test["expected_cost"] < test["expected_cost_no_alerts"]  # the model is worth running
     assert test["precision_at_k"] > 0.5 and test["top_k"] == 50
+    page = (tmp_path / "model" / "report.html").read_text(encoding="utf-8")
+    # the binary output's own section: ROC and PR with the threshold, then the scores per class and the cost curve
+    for needle in ("Class ROC PR calibration", "Class score distributions, cost curve"):
+        assert needle in page, needle
     assert_user_error(run_cli("init", transactions, "-t", "Class", "--split", "time", "-o", "c2.yaml", cwd=tmp_path),
                       "--time-column")
 
@@ -130,3 +134,22 @@ def test_rare_positives_get_the_classical_models_imbalance_settings() -> None:
             assert params["min_child_weight"] == 5.0 and params["learning_rate"] == 0.05
         else:
             assert params["logisticregression__class_weight"] == "balanced"
+
+
+def test_the_cost_curve_is_the_expected_cost_at_each_threshold() -> None:
+    """The report's cost curve: at each threshold drawn, the cost of flagging the rows scoring at least that much;
+    the marked point is the chosen threshold's cost on the same rows."""
+    from lamina import plots
+    from lamina.outputs.alert_plots import cost_curve
+
+    rng = np.random.default_rng(3)
+    truth = (rng.random(500) < 0.05).astype(int)
+    p = np.clip(0.3 * truth + rng.random(500) * 0.7, 1e-3, 1)
+    costs = Costs(missed=20, false_alarm=1)
+    fig, ax = plots.pyplot().subplots()
+    cost_curve(ax, truth, p, 0.6, costs)
+    cuts, drawn = ax.lines[0].get_data()
+    for cut, cost in zip(cuts[::37], drawn[::37]):
+        assert cost == pytest.approx(expected_cost(truth, (p >= cut).astype(int), costs))
+    assert ax.collections[0].get_offsets()[0][1] == pytest.approx(expected_cost(truth, (p >= 0.6).astype(int), costs))
+    plots.pyplot().close(fig)

@@ -4,9 +4,13 @@ training rows. Each is scikit-learn's; a higher score is more unusual for all th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
+
+from lamina.anomaly.thresholds import threshold
+from lamina.config import AnomalyConfig
 
 FIT_ROWS = 20_000  # LOF and kNN keep their training rows and search them per row scored: a sample bounds the cost
 
@@ -29,6 +33,20 @@ def detectors(neighbours: int, seed: int) -> dict[str, Callable[[np.ndarray], Ca
         return lambda rows: model.kneighbors(rows)[0].mean(1)
 
     return {"isolation_forest": isolation_forest, "lof": lof, "knn": knn}
+
+
+def fitted_detectors(config: AnomalyConfig, seed: int, train: np.ndarray, valid: np.ndarray
+                     ) -> Iterator[tuple[str, Callable[[np.ndarray], np.ndarray], float, float]]:
+    """Each of ``config.baselines`` fitted on ``train``: its name, scoring function, threshold (by the config's
+    strategy, from the scores of ``valid``, the rows the network's threshold came from; of ``train`` if none) and
+    seconds to fit."""
+    for name, fit in detectors(config.neighbours, seed).items():
+        if name not in config.baselines:
+            continue
+        started = time.perf_counter()
+        score = fit(train)
+        seconds = time.perf_counter() - started
+        yield name, score, threshold(score(valid) if len(valid) else score(train), config), seconds
 
 
 def _sample(x: np.ndarray, seed: int) -> np.ndarray:

@@ -13,15 +13,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lamina.anomaly.baselines import detectors
-from lamina.anomaly.evaluation import anomaly_truth, score_metrics
+from lamina.anomaly.baselines import fitted_detectors
+from lamina.anomaly.evaluation import score_metrics, split_labels
 from lamina.anomaly.features import fit_scaling, raw_features, scaled
 from lamina.anomaly.model import AnomalyModel, columns
 from lamina.anomaly.networks import scores
 from lamina.anomaly.task import AnomalyTask
 from lamina.anomaly.thresholds import threshold
 from lamina.config import Config
-from lamina.errors import LaminaError, where
 from lamina.preprocessor import Preprocessor
 from lamina.training import loop
 from lamina.training.session import start
@@ -35,7 +34,7 @@ def fit_anomaly(config: Config, frames: dict[str, pd.DataFrame], sources: dict[s
     anomaly = config.anomaly
     assert anomaly is not None
     source = sources.get("train")
-    truth, positive = _labels(config, frames, sources)
+    truth, positive = split_labels(config, frames, sources)
     if anomaly.train_on == "normal":
         keep = truth["train"] == 0
         log.info("training on the %d normal rows of %d (train_on: normal)", int(keep.sum()), len(keep))
@@ -63,7 +62,7 @@ def fit_anomaly(config: Config, frames: dict[str, pd.DataFrame], sources: dict[s
     cut = threshold(calibration, anomaly)
     name = anomaly.method
     metrics: dict[str, dict[str, Any]] = {
-        split: {name: score_metrics(s, cut, truth.get(split))} for split, s in split_scores.items()}
+        split: {name: score_metrics(s, cut, truth.get(split), anomaly.costs)} for split, s in split_scores.items()}
     if "test" in x:
         metrics["test"][name]["train_seconds"] = seconds
         metrics["test"].update(_baselines(config, x, valid, truth))
@@ -73,37 +72,10 @@ def fit_anomaly(config: Config, frames: dict[str, pd.DataFrame], sources: dict[s
     return AnomalyModel(config, prep, scaling, network, cut, info)
 
 
-def _labels(config: Config, frames: dict[str, pd.DataFrame], sources: dict[str, str]
-            ) -> tuple[dict[str, np.ndarray], str | None]:
-    """Each split's anomaly labels (1, 0, or -1 where missing) when the config names a label column."""
-    anomaly = config.anomaly
-    assert anomaly is not None
-    if not anomaly.label:
-        return {}, None
-    if anomaly.label in {s.name for s in config.inputs}:
-        raise LaminaError(f"anomaly.label {anomaly.label!r} is also an input; the label is for evaluation only")
-    positive, truth = anomaly.positive, {}
-    for name, frame in frames.items():
-        if anomaly.label not in frame.columns:
-            raise LaminaError(where(sources.get(name), f"no label column {anomaly.label!r} (anomaly.label)"))
-        truth[name], positive = anomaly_truth(frame[anomaly.label], positive, sources.get(name), anomaly.label)
-    return truth, positive
-
-
 def _baselines(config: Config, x: dict[str, np.ndarray], valid: np.ndarray, truth: dict[str, np.ndarray]
                ) -> dict[str, dict[str, Any]]:
-    """The classical detectors on the test rows, each with its own threshold from the scores of ``valid`` (the
-    validation rows the network's threshold came from)."""
+    """The classical detectors on the test rows, each with its own threshold from the scores of ``valid``."""
     anomaly = config.anomaly
     assert anomaly is not None
-    found: dict[str, dict[str, Any]] = {}
-    for name, fit in detectors(anomaly.neighbours, config.trainer.seed).items():
-        if name not in anomaly.baselines:
-            continue
-        started = time.perf_counter()
-        score = fit(x["train"])
-        seconds = time.perf_counter() - started
-        calibration = score(valid) if len(valid) else score(x["train"])
-        found[name] = {**score_metrics(score(x["test"]), threshold(calibration, anomaly), truth.get("test")),
-                       "train_seconds": seconds}
-    return found
+    return {name: {**score_metrics(score(x["test"]), cut, truth.get("test"), anomaly.costs), "train_seconds": seconds}
+            for name, score, cut, seconds in fitted_detectors(anomaly, config.trainer.seed, x["train"], valid)}

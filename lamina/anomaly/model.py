@@ -29,6 +29,8 @@ def network_for(config: Config, width: int) -> torch.nn.Module:
 
 class AnomalyModel:
     task = "anomaly"
+    reports = True  # lamina train writes its report.html
+    report_title = "Scores, PR and cost curves"
 
     def __init__(self, config: Config, prep: Preprocessor, scaling: dict[str, list[float]], network: torch.nn.Module,
                  threshold: float, info: dict[str, Any] | None = None) -> None:
@@ -41,9 +43,26 @@ class AnomalyModel:
 
     @property
     def preprocessor(self) -> Preprocessor:
-        # what the prediction faces (export, serve, explain, layers, report) read first: one line, not a traceback
-        raise LaminaError("this is an anomaly model (task: anomaly): `lamina predict` and `lamina evaluate` score "
-                          "rows; export, serve, explain, layers and report do not cover it yet")
+        # what the prediction faces (export, serve, explain, layers) read first: one line, not a traceback
+        raise LaminaError("this is an anomaly model (task: anomaly): `lamina predict`, `lamina evaluate`, "
+                          "`lamina compare` and the report cover it; export, serve, explain and layers do not yet")
+
+    @property
+    def input_types(self) -> list[Any]:
+        return self.prep.inputs
+
+    def report_section(self, test: pd.DataFrame) -> str:
+        """The report's section on the test rows: scores of normal and anomalous rows, PR and cost curves."""
+        from lamina.anomaly.report import anomaly_section
+
+        return anomaly_section(self, test)
+
+    def compared(self, frames: dict[str, pd.DataFrame], sources: dict[str, str], train_seconds: float
+                 ) -> dict[str, Any]:
+        """``lamina compare``'s rows: the network beside Isolation Forest, LOF and kNN on the same split."""
+        from lamina.anomaly.comparison import comparison
+
+        return comparison(self, frames, sources, train_seconds)
 
     def features(self, frame: pd.DataFrame, source: str | None) -> np.ndarray:
         self.prep.check_columns(frame, source, targets=False)
@@ -65,7 +84,7 @@ class AnomalyModel:
         if not anomaly.label or anomaly.label not in frame.columns:
             raise LaminaError(where(source, f"no label column {anomaly.label!r} to evaluate against (anomaly.label)"))
         truth, _ = anomaly_truth(frame[anomaly.label], self.info.get("positive"), source, anomaly.label)
-        return {"score": score_metrics(self.scores(frame, source), self.threshold, truth)}
+        return {"score": score_metrics(self.scores(frame, source), self.threshold, truth, anomaly.costs)}
 
     def _frame(self, data: pd.DataFrame | str, source: str | None) -> tuple[pd.DataFrame, str | None]:
         from lamina.data.read import read_table

@@ -139,11 +139,11 @@ def cross_fitted(predictor: Predictor, config: Config, frames: dict[str, pd.Data
     return pool, kept
 
 
-def intervals(predictor: Predictor, rows: pd.DataFrame, kept: Kept, headline: Callable[[Any], tuple[str, bool]],
+def intervals(outputs: list[Any], rows: pd.DataFrame, kept: Kept, headline: Callable[[Any], tuple[str, bool]],
               where: str) -> dict[str, dict[str, Any]]:
     """Per output: the deep model against the best classical model on the rows every model scored."""
     found: dict[str, dict[str, Any]] = {}
-    for output in predictor.preprocessor.outputs:
+    for output in outputs:
         models = {m: v for (m, o), v in kept.items() if o == output.name}
         if DEEP not in models or len(models) < 2:
             continue
@@ -173,10 +173,10 @@ def assess(predictor: Predictor, config: Config, frames: dict[str, pd.DataFrame]
         cross_fit = rows < AUTO_FOLD_ROWS and not any(t.holds_paths for t in predictor.preprocessor.inputs)
     if cross_fit:
         pool, found = cross_fitted(predictor, config, frames, score)
-        return intervals(predictor, pool, found, headline, f"out of fold on all {len(pool)} labelled rows "
+        return intervals(predictor.preprocessor.outputs, pool, found, headline, f"out of fold on all {len(pool)} labelled rows "
                                                            f"({FOLDS} folds)")
     test = frames["test"]
-    return intervals(predictor, test, kept, headline, f"over the {len(test)} test rows")
+    return intervals(predictor.preprocessor.outputs, test, kept, headline, f"over the {len(test)} test rows")
 
 
 def verdict(name: str, found: dict[str, Any]) -> str:

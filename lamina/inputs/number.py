@@ -19,7 +19,13 @@ log = logging.getLogger("lamina")
 
 
 class NumberOptions(Options):
-    normalization: Literal["zscore", "minmax", "none"] = "zscore"
+    normalization: Literal["zscore", "minmax", "none", "log"] = Field(
+        "zscore", description="log: sign(x)·log(1 + |x|), then z-scored: for counts and sizes spanning decades "
+                              "(bytes, durations), whose z-scores would crowd most rows into a sliver near the mean")
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
 
 
 # The network computes in float32: a number beyond its range (about ±3.4e38) cannot be one of its inputs or
@@ -95,15 +101,22 @@ class NumberInput(InputType):
     state_schema = NumberState
     passthrough = True
 
+    def _warp(self, x: np.ndarray) -> np.ndarray:
+        """The values the scaling applies to: the numbers themselves, or their signed log."""
+        return signed_log(x) if self.options.normalization == "log" else x
+
     def fit(self, values: pd.Series) -> None:
         x = to_numbers(values, self.name)
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise LaminaError(f"column '{self.name}': no numeric values in the training split; drop the column")
-        mean, std = moments(finite)
-        low, high = float(finite.min()), float(finite.max())
-        if self.options.normalization == "zscore":
-            shift, scale = mean, std if std > 0 else 1.0
+        warped = self._warp(finite)
+        low, high = float(warped.min()), float(warped.max())
+        centre, std = moments(warped)
+        # the fill value is a number of the column's own (served pages show it): for log, the one at the logs' mean
+        mean = float(np.sign(centre) * np.expm1(abs(centre))) if self.options.normalization == "log" else centre
+        if self.options.normalization in ("zscore", "log"):
+            shift, scale = centre, std if std > 0 else 1.0
         elif self.options.normalization == "minmax":
             shift, scale = low, (high - low) if high > low else 1.0
         else:
@@ -114,7 +127,7 @@ class NumberInput(InputType):
     def transform(self, values: pd.Series) -> torch.Tensor:
         x = to_numbers(values, self.name)
         missing = ~np.isfinite(x)
-        x = np.where(missing, self.state["fill"], x)
+        x = self._warp(np.where(missing, self.state["fill"], x))
         # x/scale - shift/scale, not (x - shift)/scale: the difference of two large values could overflow.
         scaled = x / self.state["scale"] - self.state["shift"] / self.state["scale"]
         far = np.abs(scaled) > CLIP
@@ -143,7 +156,7 @@ class NumberInput(InputType):
 
     def explain_baseline(self) -> list[float]:
         s = self.state  # the training mean, scaled as transform scales it; not missing
-        return [(s["fill"] - s["shift"]) / s["scale"], 0.0]
+        return [(float(self._warp(np.asarray(s["fill"]))) - s["shift"]) / s["scale"], 0.0]
 
     def serve_field(self) -> tuple[Any, dict[str, Any]]:
         return REQUEST_NUMBER, {"description": f"a number from -{LARGEST:g} to {LARGEST:g}; null for missing"}

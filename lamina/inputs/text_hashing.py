@@ -13,7 +13,10 @@ gives about 800 of them. Texts are cut to the training split's 99th-percentile l
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +24,24 @@ from torch import nn
 PAD = 0
 MAX_CHARS = 20_000  # the most characters of one text that are hashed, whatever the percentile says
 PERCENTILE = 99.0
+HOSTNAME = re.compile(r"^(?=.{4,253}$)[a-z0-9_-]+(\.[a-z0-9_-]+)*\.([a-z][a-z0-9-]{1,62})$", re.IGNORECASE)
+# names ending like files (scan_001.dcm, notes.txt) are file names, IDs, not hosts
+FILE_SUFFIXES = frozenset("bin bmp csv dat dcm doc docx exe flac gif gz html jpeg jpg json log mp3 mp4 nii npy ogg "
+                          "parquet pcap pcapng pdf png tar tif tiff tsv txt wav webp xls xlsx xml yaml yml zip".split())
+
+
+def _hostname(value: str) -> bool:
+    match = HOSTNAME.match(value)
+    return bool(match) and match.group(2).lower() not in FILE_SUFFIXES
+
+
+def looks_like_hostnames(present: pd.Series) -> bool:
+    """Domain names (``kq0qw6o2siwq.org``, ``mycarticker.de``): their characters carry the signal (generated
+    malware domains against registered ones), so a column of them is text for character n-grams, not an ID."""
+    sample = present.iloc[:2000]
+    if not all(isinstance(v, str) for v in sample):
+        return False
+    return float(sample.map(_hostname).mean()) >= 0.95
 
 
 def vectorizers(buckets: int, word_ngrams: int, char_ngrams: list[int] | None, lowercase: bool) -> list:

@@ -1,5 +1,6 @@
-"""The report sections of the built-in class and number outputs: ROC and PR curves with the chosen threshold and
-calibration (binary), calibration of the predicted class's confidence (category), predicted against true (number)."""
+"""The report sections of the built-in class and number outputs: ROC and PR curves with the chosen threshold,
+calibration, the scores of each class and the cost curve (binary), calibration of the predicted class's confidence
+(category), predicted against true (number)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lamina import plots
+from lamina.outputs.alert_plots import alert_figures
 from lamina.outputs.classes import truth_index
 from lamina.pages import heading, img
 
@@ -50,7 +52,10 @@ def binary_section(t: Any, test: pd.DataFrame, raw: np.ndarray) -> str | None:
     _calibration(axes[2], predicted, observed, skm.brier_score_loss(y, p))
     for ax in axes:
         ax.legend(fontsize=8), ax.grid(alpha=0.3)
-    return heading(t.name) + img(plots.png(fig), f"{t.name} ROC PR calibration")
+    negative, positive = (str(c) for c in t.state["classes"])
+    alerts = alert_figures(t.name, y, p, threshold, t.options.costs, (negative, positive),
+                           f"P({t.name} = {positive})", with_pr=False)
+    return heading(t.name) + img(plots.png(fig), f"{t.name} ROC PR calibration") + alerts
 
 
 def category_section(t: Any, test: pd.DataFrame, raw: np.ndarray) -> str:

@@ -58,6 +58,7 @@ def build_network(config: Config, user_prep: Preprocessor, item_prep: Preprocess
 
 class Recommender:
     task = "recommendation"
+    reports = False  # no report.html yet
 
     def __init__(self, config: Config, user_prep: Preprocessor, item_prep: Preprocessor, network: TwoTower,
                  users: list[str], items: list[str], titles: list[str | None] | None, popularity: np.ndarray,
