@@ -9,6 +9,7 @@ is ours (``lamina.outputs.boxes_nms``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -150,3 +151,9 @@ class Detector:
         return Faces(boxes[:, :4].numpy().astype(np.float64) if len(boxes) else np.zeros((0, 4)),
                      boxes[:, 4].numpy().astype(np.float64) if len(boxes) else np.zeros(0),
                      landmarks.numpy().astype(np.float64))
+
+
+@lru_cache(maxsize=1)
+def shared_detector() -> Detector:
+    """One detector per process for ``faces: detect`` (the nets are read once, not per picture)."""
+    return Detector()
