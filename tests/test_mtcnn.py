@@ -4,10 +4,8 @@ scikit-image. The reference's torchvision NMS is replaced by ours here, as torch
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from lamina.errors import LaminaError
 from lamina.inputs import image_faces_nets as nets
 from lamina.inputs.image_faces_align import TEMPLATE, align, similarity
 from lamina.inputs.image_faces_detect import Detector
-from lamina.outputs.boxes_nms import batched_nms
+from mtcnn_reference import lfw_tiles, mosaic, reference, run_reference
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -30,32 +28,6 @@ def _wheel() -> Path:
         return nets.find_wheel()
     except LaminaError as error:
         pytest.skip(str(error))
-
-
-def _reference(wheel: Path) -> dict[str, Any]:
-    """facenet-pytorch's PNet/RNet/ONet and detect_face, from the wheel's source, with its own weights."""
-    with zipfile.ZipFile(wheel) as archive:
-        source = archive.read("facenet_pytorch/models/mtcnn.py").decode()
-        detect = archive.read("facenet_pytorch/models/utils/detect_face.py").decode()
-        states = {n: torch.load(io.BytesIO(archive.read(f"facenet_pytorch/data/{n}.pt")), weights_only=True)
-                  for n in nets.NETS}
-    for line in ("from torchvision.transforms import functional as F\n",
-                 "from torchvision.ops.boxes import batched_nms\n"):
-        assert line in detect
-        detect = detect.replace(line, "")
-    namespace: dict[str, Any] = {"batched_nms": batched_nms}
-    exec(compile(detect, "detect_face.py", "exec"), namespace)
-    classes: dict[str, Any] = {}
-    source = source[:source.index("class MTCNN")].replace("from .utils.detect_face import detect_face, extract_face\n",
-                                                          "")
-    exec(compile(source, "mtcnn.py", "exec"), classes)
-    ref = {}
-    for name in nets.NETS:
-        net = classes[name[0].upper() + name[1:].replace("net", "Net")](pretrained=False)
-        net.load_state_dict(states[name])
-        ref[name] = net.eval()
-    ref["detect_face"] = namespace["detect_face"]
-    return ref
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +40,7 @@ def mtcnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Detector, dict[str,
         detector = Detector()
     assert sorted(p.name for p in (home / "mtcnn").iterdir()) == ["onet.safetensors", "pnet.safetensors",
                                                                   "rnet.safetensors", "source.json"]
-    return detector, _reference(wheel)
-
-
-def _mosaic() -> np.ndarray:
-    """Sixteen of scikit-image's LFW faces, enlarged to 60 pixels, on a grey 4×4 grid: a real 'group photo'."""
-    faces = skimage_data.lfw_subset()[:16]
-    canvas = np.full((4 * 80, 4 * 80, 3), 128, dtype=np.uint8)
-    for i, face in enumerate(faces):
-        tile = Image.fromarray((face * 255).round().astype(np.uint8)).resize((60, 60), Image.Resampling.BICUBIC)
-        y, x = 10 + 80 * (i // 4), 10 + 80 * (i % 4)
-        canvas[y:y + 60, x:x + 60] = np.asarray(tile.convert("RGB"))
-    return canvas
-
-
-def _run_reference(ref: dict[str, Any], pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with torch.no_grad():
-        boxes, points = ref["detect_face"](pixels[None], 20, ref["pnet"], ref["rnet"], ref["onet"], [0.6, 0.7, 0.7],
-                                           0.709, "cpu")
-    return np.asarray(boxes[0], dtype=np.float64).reshape(-1, 5), np.asarray(points[0], dtype=np.float64)
+    return detector, reference(wheel)
 
 
 def test_nets_match_the_reference_layer_for_layer(mtcnn: tuple[Detector, dict[str, Any]]) -> None:
@@ -103,9 +57,9 @@ def test_nets_match_the_reference_layer_for_layer(mtcnn: tuple[Detector, dict[st
 @pytest.mark.parametrize("photo", ["astronaut", "mosaic", "coffee"])
 def test_detections_match_the_reference_on_real_photos(mtcnn: tuple[Detector, dict[str, Any]], photo: str) -> None:
     detector, ref = mtcnn
-    pixels = _mosaic() if photo == "mosaic" else getattr(skimage_data, photo)()
+    pixels = mosaic() if photo == "mosaic" else getattr(skimage_data, photo)()
     found = detector.detect(pixels)
-    boxes, points = _run_reference(ref, pixels)
+    boxes, points = run_reference(ref, pixels)
     assert len(found) == len(boxes) == {"astronaut": 1, "mosaic": 16, "coffee": 0}[photo]
     order = np.argsort(-boxes[:, 4], kind="stable")  # the reference's final NMS keeps its own order
     np.testing.assert_allclose(found.boxes, boxes[order, :4], atol=1e-2)
@@ -115,12 +69,8 @@ def test_detections_match_the_reference_on_real_photos(mtcnn: tuple[Detector, di
 
 def test_lfw_faces_are_found_and_non_faces_are_not(mtcnn: tuple[Detector, dict[str, Any]]) -> None:
     detector = mtcnn[0]
-    crops = skimage_data.lfw_subset()  # 100 face crops, then 100 non-faces, 25×25 grey
-    picks = list(range(0, 100, 4)) + list(range(100, 200, 4))
-    found = []
-    for i in picks:
-        tile = Image.fromarray((crops[i] * 255).round().astype(np.uint8)).resize((50, 50), Image.Resampling.BICUBIC)
-        found.append(len(detector.detect(np.asarray(tile.convert("RGB")))))
+    picks = list(range(0, 100, 4)) + list(range(100, 200, 4))  # a quarter of the 100 faces and 100 non-faces
+    found = [len(detector.detect(tile)) for tile in lfw_tiles(picks, 50)]
     faces, others = np.array(found[:25]), np.array(found[25:])
     assert (faces > 0).mean() >= 0.9  # all 100 at this size when measured (docs/benchmarks.md)
     assert (others > 0).sum() <= 2
@@ -149,7 +99,7 @@ def test_faces_command_writes_crops_and_json(mtcnn: tuple[Detector, dict[str, An
     monkeypatch.setattr(photos, "Detector", lambda min_face: mtcnn[0])
     (tmp_path / "in" / "more").mkdir(parents=True)
     Image.fromarray(skimage_data.astronaut()).save(tmp_path / "in" / "astronaut.jpg")
-    Image.fromarray(_mosaic()).save(tmp_path / "in" / "more" / "group.png")
+    Image.fromarray(mosaic()).save(tmp_path / "in" / "more" / "group.png")
     Image.fromarray(skimage_data.coffee()).save(tmp_path / "in" / "coffee.png")
     (tmp_path / "in" / "broken.jpg").write_bytes(b"not an image")
     message = photos.find_faces(tmp_path / "in", tmp_path / "crops", side=96)
