@@ -117,6 +117,24 @@ class IdentityOutput(OutputType):
         o = self.options
         return MarginLoss(self.dim, o.margin_loss, o.margin, o.scale)
 
+    def held_out_loss(self, raw: np.ndarray, values: pd.Series) -> float | None:
+        """The training loss with the held-out people's own centres: each row against the mean embedding of every
+        held-out person, its own person's mean taken without it (a person with one row is left out). Lower when
+        unseen people cluster apart, as the metrics want; not on the training loss's scale (other people, fewer)."""
+        emb = self.embedding(raw)
+        people, index = np.unique(values.map(label).to_numpy().astype(str), return_inverse=True)
+        counts = np.bincount(index, minlength=len(people))
+        rows = counts[index] >= 2
+        if len(people) < 2 or not rows.any():
+            return None
+        sums = np.zeros((len(people), emb.shape[1]))
+        np.add.at(sums, index, emb)
+        cos = emb @ normalise(sums).T
+        cos[np.arange(len(emb)), index] = (emb * normalise(sums[index] - emb)).sum(1)  # leave the row out
+        raw_rows = torch.from_numpy(np.hstack([emb, cos])[rows]).float()
+        with torch.no_grad():
+            return float(self.loss()(raw_rows, torch.from_numpy(index[rows]).long()))
+
     def embedding(self, raw: np.ndarray) -> np.ndarray:
         """The L2-normalised embeddings in raw head outputs (an ensemble's average renormalised)."""
         return normalise(np.asarray(raw)[:, :self.dim])
