@@ -88,6 +88,19 @@ def test_margin_loss_penalises_the_target_and_ignores_people_not_in_training(kin
     assert float(ignored) == 0.0
 
 
+def test_subcentres_give_each_person_the_cosine_to_their_nearest_centre() -> None:
+    from lamina.outputs.identity import IdentityHead
+
+    torch.manual_seed(0)
+    head = IdentityHead(5, 4, 3, subcentres=2).eval()
+    x = torch.randn(7, 5)
+    raw = head(x)
+    emb = raw[:, :4]
+    every = emb @ torch.nn.functional.normalize(head.centres, dim=1).T  # (7, 6): person p owns rows 2p, 2p + 1
+    assert raw.shape == (7, 4 + 3)
+    assert torch.allclose(raw[:, 4:], torch.maximum(every[:, 0::2], every[:, 1::2]), atol=1e-6)
+
+
 def test_training_scores_people_never_seen_and_calibrates_the_threshold(tmp_path) -> None:
     import lamina
 
