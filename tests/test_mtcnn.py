@@ -112,6 +112,11 @@ def test_faces_command_writes_crops_and_json(mtcnn: tuple[Detector, dict[str, An
     assert 150 < face["box"][0] < 200 and len(face["landmarks"]) == 5
     with Image.open(tmp_path / "crops" / face["crop"]) as crop:
         assert crop.size == (96, 96)
+    with pytest.raises(LaminaError, match="nope: no such file or folder"):
+        photos.find_faces(tmp_path / "nope", tmp_path / "crops")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LaminaError, match="no image files"):
+        photos.find_faces(tmp_path / "empty", tmp_path / "again")
 
 
 def test_missing_wheel_is_one_line_naming_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
