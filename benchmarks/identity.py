@@ -2,7 +2,7 @@
 + LDA), same split by person, same protocol: the threshold set on the validation speakers, every metric on the test
 speakers, none heard in training; identification enrols each test speaker from 3 clips and queries the others.
 
-    OMP_NUM_THREADS=1 python benchmarks/identity.py [--speakers 103] [--clips 20] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 python benchmarks/identity.py [--speakers 103] [--clips 40] [--seeds 0 1 2]
     OMP_NUM_THREADS=1 python benchmarks/identity.py --glyphs [--clips 40]     # writers: Debian's handwriting fonts
 
 With ``--glyphs`` the people are handwriting fonts (``examples/glyphs/make_data.py``, ``make fonts``), ``--clips``
@@ -115,7 +115,7 @@ def gallery_timing(dim: int = 128, people: int = 1000, queries: int = 2000) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speakers", type=int, default=103)
-    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the example config's epochs")
     parser.add_argument("--words", type=int, default=4, help="words per clip")

@@ -473,5 +473,20 @@ def verify(
     typer.echo(run_verify(model_dir, a, b, threshold))
 
 
+@app.command()
+@command
+def faces(
+    ctx: typer.Context,
+    photos: Path = typer.Argument(..., help="A photo, or a folder of photos (searched recursively)."),
+    output: Path = typer.Option(Path("crops"), "--output", "-o", help="The folder for the crops and faces.json."),
+    size: int = typer.Option(112, "--size", help="Side of each aligned crop, in pixels."),
+    min_face: int = typer.Option(20, "--min-face", help="Smallest face sought, in pixels."),
+) -> None:
+    """Find every face in each photo (MTCNN), align it by its five landmarks, save the crops and faces.json."""
+    from lamina.identity.photos import find_faces
+
+    typer.echo(find_faces(photos, output, size, min_face))
+
+
 def main() -> None:
     app()

@@ -3,6 +3,9 @@ loss, and training on people whose held-out ones are never seen in training."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,6 +88,19 @@ def test_margin_loss_penalises_the_target_and_ignores_people_not_in_training(kin
     assert float(ignored) == 0.0
 
 
+def test_subcentres_give_each_person_the_cosine_to_their_nearest_centre() -> None:
+    from lamina.outputs.identity import IdentityHead
+
+    torch.manual_seed(0)
+    head = IdentityHead(5, 4, 3, subcentres=2).eval()
+    x = torch.randn(7, 5)
+    raw = head(x)
+    emb = raw[:, :4]
+    every = emb @ torch.nn.functional.normalize(head.centres, dim=1).T  # (7, 6): person p owns rows 2p, 2p + 1
+    assert raw.shape == (7, 4 + 3)
+    assert torch.allclose(raw[:, 4:], torch.maximum(every[:, 0::2], every[:, 1::2]), atol=1e-6)
+
+
 def test_training_scores_people_never_seen_and_calibrates_the_threshold(tmp_path) -> None:
     import lamina
 
@@ -106,6 +122,15 @@ def test_training_scores_people_never_seen_and_calibrates_the_threshold(tmp_path
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
     reloaded = lamina.load(model.info["run_dir"])
     assert reloaded.preprocessor.outputs[0].state["threshold"] == output.state["threshold"]
+    # the validation loss is the held-out people's own (it read 0 when they had no class in the training loss)
+    history = [json.loads(line) for line in (Path(model.info["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+    losses = [h["val_loss"] for h in history]
+    assert all(np.isfinite(v) and v > 0 for v in losses) and min(losses[-3:]) < losses[0]
+    held = held_out["validation"]
+    emb = np.array(model.predict(held)["person"].tolist())
+    right = output.held_out_loss(emb, held["person"].reset_index(drop=True))
+    shuffled = output.held_out_loss(emb, pd.Series(np.random.default_rng(0).permutation(held["person"].to_numpy())))
+    assert right is not None and shuffled is not None and right < shuffled
 
 
 # --- end to end: eSpeak NG speakers, init → train → enroll → identify → verify, and the two served routes ---------

@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write into (default: beside this file)")
     parser.add_argument("--speakers", type=int, default=103, help="voices, one person each (eSpeak NG has 103)")
-    parser.add_argument("--clips", type=int, default=20, help="clips per person")
+    parser.add_argument("--clips", type=int, default=40, help="clips per person (40 beat 20: docs/benchmarks.md)")
     parser.add_argument("--words", type=int, default=4, help="words per clip")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -33,6 +33,7 @@ log = logging.getLogger("lamina")
 
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MAX_AUTO_SIZE = 128  # the automatic size never exceeds this many pixels a side: CPU training stays practical
+FACE_SIDE = 112  # the default size of an aligned face (ArcFace's template)
 RESNET_ABOVE = 32  # the automatic encoder is a ResNet for images larger than this, a plain CNN up to it
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 WindowName = Literal[tuple(WINDOWS)]  # type: ignore[valid-type]
@@ -63,6 +64,10 @@ class ImageOptions(Options):
     workers: int | None = Field(None, ge=0, description="decoding processes; default: the CPU count, at most 8")
     on_bad_input: Literal["error", "skip"] = Field("error", description="skip: leave out unreadable images, "
                                                                         "with a warning naming them")
+    faces: Literal["none", "detect"] = Field(
+        "none", description="detect: find the most confident face in each picture (MTCNN) and align it by its five "
+                            "landmarks before resizing, in training and prediction alike; a picture without a face "
+                            "is a bad input (on_bad_input)")
     bits: Literal[8, 16] = Field(8, description="pixel depth kept until normalisation: 16 for scans (DICOM, 16-bit "
                                                 "PNG/TIFF) whose window holds more than 256 grey levels")
     window: WindowName | tuple[float, float] | None = Field(
@@ -107,7 +112,8 @@ class ImageInput(FileInput):
 
     def _geometry(self) -> Geometry:
         s, o = self.state, self.options
-        return Geometry(s["height"], s["width"], s["channels"], o.resize, s.get("bits", 8), o.window)
+        return Geometry(s["height"], s["width"], s["channels"], o.resize, s.get("bits", 8), o.window,
+                        s.get("faces", "none"))
 
     def _load(self, values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
         paths = self._paths(values)
@@ -127,6 +133,8 @@ class ImageInput(FileInput):
         if channels == "auto":
             channels = 1 if all(mode in GRAY_MODES for mode, _, _ in readable) else 3
         size = self.options.size
+        if size is None and self.options.faces == "detect":
+            size = FACE_SIDE
         if size is None:
             height = int(np.median([h for _, h, _ in readable]))
             width = int(np.median([w for _, _, w in readable]))
@@ -140,6 +148,8 @@ class ImageInput(FileInput):
         self.state = {"channels": int(channels), "height": int(height), "width": int(width)}
         if self.options.bits != 8:  # absent means 8: models saved before the option read as they were
             self.state["bits"] = self.options.bits
+        if self.options.faces != "none":  # in the state: a saved model aligns faces at prediction as in training
+            self.state["faces"] = self.options.faces
         array, failed = self._load(values)
         if failed and self.options.on_bad_input == "error":
             self._raise_first(values, failed)

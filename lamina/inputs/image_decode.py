@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from lamina.errors import LaminaError
 from lamina.inputs.image_dicom import DicomError, decode_dicom, is_dicom
 
 PARALLEL_FROM = 256  # fewer images decode faster in-process than a pool starts
@@ -34,6 +35,7 @@ class Geometry:
     resize: str  # pad | crop
     bits: int = 8  # 8: uint8 pixels; 16: uint16, so a scan's 16-bit depth survives until normalisation
     window: str | tuple[float, float] | None = None  # DICOM only: a preset name or (centre, width)
+    faces: str = "none"  # detect: the most confident face, aligned by its landmarks (image_faces_detect)
 
     @property
     def dtype(self) -> type:
@@ -78,6 +80,20 @@ def _sixteen_bit(image: Image.Image, geometry: Geometry) -> np.ndarray:
     return _quantised(array[None] if array.ndim == 2 else array.transpose(2, 0, 1), geometry)
 
 
+class NoFace(ValueError):
+    """``faces: detect`` found no face in a picture: a bad input, left out or reported as ``on_bad_input`` says."""
+
+
+def _face(image: Image.Image, side: int) -> Image.Image:
+    from lamina.inputs.image_faces_align import align
+    from lamina.inputs.image_faces_detect import shared_detector
+
+    found = shared_detector().detect(np.asarray(image))
+    if not len(found):
+        raise NoFace("no face found (faces: detect); crop the picture nearer the face, or leave it out")
+    return align(image, found.landmarks[0], side)
+
+
 def decode(path: str, geometry: Geometry) -> np.ndarray:
     """One image file as a (channels, height, width) array of the geometry's bit depth: first frame, EXIF-upright,
     converted, resized. DICOM goes through its rescale and window (``image_dicom``)."""
@@ -92,13 +108,15 @@ def decode(path: str, geometry: Geometry) -> np.ndarray:
         image = _to_8bit(image)
         if image.mode == "P":  # palette images may carry transparency; go through RGBA so it is honoured
             image = image.convert("RGBA")
+        if geometry.faces == "detect":
+            image = _face(image.convert("RGB"), max(geometry.height, geometry.width))
         image = image.convert("L" if geometry.channels == 1 else "RGB")  # alpha is dropped, colour kept
         array = np.asarray(_resized(image, geometry), dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def describe_error(error: BaseException) -> str:
-    if isinstance(error, DicomError):
+    if isinstance(error, (DicomError, NoFace)):
         return str(error)
     if isinstance(error, FileNotFoundError):
         return "no such file"
@@ -118,6 +136,8 @@ def _decode_rows(paths: list[str], start: int, target: str, shape: tuple[int, ..
     for offset, path in enumerate(paths):
         try:
             out[start + offset] = decode(path, geometry)
+        except LaminaError:  # not the file's fault (MTCNN's weights missing): one line for the whole run
+            raise
         except Exception as error:  # any failure of a user's file is reported per file, never a crash
             failed[start + offset] = describe_error(error)
     out.flush()
@@ -129,7 +149,8 @@ def decode_all(paths: list[str], geometry: Geometry, target: str, workers: int) 
     """Decode every path into a new (n, C, H, W) uint8 memmap file at ``target``; failed rows stay zero."""
     shape = (len(paths), geometry.channels, geometry.height, geometry.width)
     np.memmap(target, dtype=geometry.dtype, mode="w+", shape=shape).flush()
-    if len(paths) < PARALLEL_FROM or workers <= 1:
+    # Face detection runs torch, which a forked worker must not start after its parent has (OpenMP can hang).
+    if len(paths) < PARALLEL_FROM or workers <= 1 or geometry.faces != "none":
         return _decode_rows(paths, 0, target, shape, geometry)
     chunk = max(64, len(paths) // (workers * 4))
     # fork: workers start in milliseconds and need nothing re-imported; they only run Pillow and NumPy.
@@ -145,7 +166,10 @@ def decode_all(paths: list[str], geometry: Geometry, target: str, workers: int) 
 
 def content_key(paths: list[str], geometry: Geometry) -> str:
     """A key from every file's bytes and the geometry: the same images at the same size hit the same cache file."""
-    digest = hashlib.blake2b(json.dumps([CACHE_VERSION, asdict(geometry)]).encode(), digest_size=20)
+    fields = asdict(geometry)
+    if fields["faces"] == "none":  # keys made before the option existed stay valid
+        del fields["faces"]
+    digest = hashlib.blake2b(json.dumps([CACHE_VERSION, fields]).encode(), digest_size=20)
     for path in paths:
         try:
             with open(path, "rb") as handle:

@@ -67,6 +67,11 @@ class OutputType(ColumnType):
         """A module ``loss(raw_output, target) -> scalar``."""
         raise NotImplementedError
 
+    def held_out_loss(self, raw: np.ndarray, values: pd.Series) -> float | None:
+        """The validation loss where the training loss cannot score held-out rows (``scores_held_out_loss``
+        False); None: the training loss on the validation targets is it."""
+        return None
+
     def bind(self, inputs: list[Any]) -> None:
         """Called with the fitted input types just before ``fit`` (a boxes output learns the image input's picture
         size). Default: nothing."""

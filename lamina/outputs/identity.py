@@ -33,6 +33,8 @@ class IdentityOptions(OutputOptions):
     margin_loss: Literal["cosface", "arcface"] = "cosface"
     margin: float = Field(0.35, ge=0, le=1, description="additive margin (cosine for cosface, angle for arcface)")
     scale: float = Field(30.0, gt=0, description="the softmax's inverse temperature on cosines")
+    subcentres: int = Field(1, ge=1, le=16, description="centres per training person (sub-centre ArcFace/CosFace): "
+                                                         "a person's cosine is to the nearest of them")
     target_far: float = Field(1e-3, gt=0, lt=1, description="false-accept rate the verification threshold is set for")
     enrol: int = Field(3, ge=1, description="clips per person averaged into a template in the identification metrics")
 
@@ -44,17 +46,22 @@ class IdentityState(BaseModel):
 
 
 class IdentityHead(nn.Module):
-    """Hidden features → (embedding, cosine to each person's centre), concatenated."""
+    """Hidden features → (embedding, cosine to each person's centre), concatenated; with sub-centres a person's
+    ``subcentres`` consecutive rows of ``centres`` are theirs and the nearest one counts."""
 
-    def __init__(self, in_dim: int, dim: int, people: int) -> None:
+    def __init__(self, in_dim: int, dim: int, people: int, subcentres: int = 1) -> None:
         super().__init__()
         self.project = nn.Linear(in_dim, dim)
         self.norm = nn.BatchNorm1d(dim)
-        self.centres = nn.Parameter(torch.randn(people, dim) / math.sqrt(dim))
+        self.subcentres = subcentres
+        self.centres = nn.Parameter(torch.randn(people * subcentres, dim) / math.sqrt(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         emb = F.normalize(self.norm(self.project(x)), dim=1)
-        return torch.cat([emb, emb @ F.normalize(self.centres, dim=1).T], dim=1)
+        cos = emb @ F.normalize(self.centres, dim=1).T
+        if self.subcentres > 1:
+            cos = cos.unflatten(1, (-1, self.subcentres)).amax(2)
+        return torch.cat([emb, cos], dim=1)
 
 
 class MarginLoss(nn.Module):
@@ -110,11 +117,29 @@ class IdentityOutput(OutputType):
         return self.options.embedding_dim
 
     def head(self, in_dim: int) -> nn.Module:
-        return IdentityHead(in_dim, self.dim, len(self.state["identities"]))
+        return IdentityHead(in_dim, self.dim, len(self.state["identities"]), self.options.subcentres)
 
     def loss(self) -> nn.Module:
         o = self.options
         return MarginLoss(self.dim, o.margin_loss, o.margin, o.scale)
+
+    def held_out_loss(self, raw: np.ndarray, values: pd.Series) -> float | None:
+        """The training loss with the held-out people's own centres: each row against the mean embedding of every
+        held-out person, its own person's mean taken without it (a person with one row is left out). Lower when
+        unseen people cluster apart, as the metrics want; not on the training loss's scale (other people, fewer)."""
+        emb = self.embedding(raw)
+        people, index = np.unique(values.map(label).to_numpy().astype(str), return_inverse=True)
+        counts = np.bincount(index, minlength=len(people))
+        rows = counts[index] >= 2
+        if len(people) < 2 or not rows.any():
+            return None
+        sums = np.zeros((len(people), emb.shape[1]))
+        np.add.at(sums, index, emb)
+        cos = emb @ normalise(sums).T
+        cos[np.arange(len(emb)), index] = (emb * normalise(sums[index] - emb)).sum(1)  # leave the row out
+        raw_rows = torch.from_numpy(np.hstack([emb, cos])[rows]).float()
+        with torch.no_grad():
+            return float(self.loss()(raw_rows, torch.from_numpy(index[rows]).long()))
 
     def embedding(self, raw: np.ndarray) -> np.ndarray:
         """The L2-normalised embeddings in raw head outputs (an ensemble's average renormalised)."""
