@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean browser fortunes fraud-data fonts
+.PHONY: demo test test-fast bench clean browser fortunes fraud-data fonts mtcnn-weights
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,10 +52,17 @@ fonts:
 fraud-data: $(BIN)/.installed
 	@$(BIN)/python examples/fraud/make_data.py --fetch
 
-test: $(BIN)/.installed browser fortunes fraud-data
+# MTCNN's pretrained weights (lamina faces, faces: detect, tests/test_mtcnn.py): the facenet-pytorch wheel that holds
+# them, fetched once with `pip download --no-deps` into ~/.cache/lamina/wheels (never installed; its torchvision pin
+# would break torch 2.13).
+mtcnn-weights: $(BIN)/.installed
+	@ls $(HOME)/.cache/lamina/wheels/facenet_pytorch-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/pip download --quiet --no-deps facenet-pytorch==2.6.0 -d $(HOME)/.cache/lamina/wheels
+
+test: $(BIN)/.installed browser fortunes fraud-data mtcnn-weights
 	$(BIN)/pytest -q --durations=15
 
-test-fast: $(BIN)/.installed browser fortunes fraud-data
+test-fast: $(BIN)/.installed browser fortunes fraud-data mtcnn-weights
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(BIN)/.installed
