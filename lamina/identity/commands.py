@@ -1,4 +1,4 @@
-"""What ``lamina init --task identity``, ``enroll``, ``identify`` and ``verify`` do; cli.py only parses arguments."""
+"""What ``lamina init --task identity``, ``enroll``, ``identify`` and ``verify`` do; lamina/cli only parses arguments."""
 
 from __future__ import annotations
 

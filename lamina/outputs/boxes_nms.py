@@ -44,7 +44,6 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
 
-<<<<<<< HEAD
 def _ranges(sorted_x0: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, right: bool) -> tuple[torch.Tensor, ...]:
     """Pairs (query q, position p) with ``lo[q] <= sorted_x0[p] < hi[q]`` (``<`` on the left when ``right``)."""
     start = torch.searchsorted(sorted_x0, lo, right=right)
@@ -80,17 +79,27 @@ def _suppress(c: tuple[torch.Tensor, ...], kept: torch.Tensor, later: torch.Tens
     return _pair_over(c, first, second, iou)
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float = 0.5) -> torch.Tensor:
-=======
+def _greedy(ordered: torch.Tensor, iou: float, overlap: str) -> torch.Tensor:
+    """The plain greedy loop over the whole overlap matrix, for ``overlap="min"``: the x-sorted search below relies
+    on IoU's geometry, and MTCNN's last stage, its one user, has tens of boxes."""
+    inter, union = _parts(ordered, ordered, overlap)
+    over = torch.triu(inter > union.mul_(iou), diagonal=1)  # only a higher-scoring box can suppress
+    alive = torch.ones(len(ordered), dtype=torch.bool)
+    for i in range(len(ordered)):
+        if alive[i]:
+            alive &= ~over[i]
+    return alive
+
+
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float = 0.5, overlap: str = "iou") -> torch.Tensor:
->>>>>>> i18identity
     """Indices of the boxes greedy NMS keeps, highest score first: a box is dropped when it overlaps a kept,
     higher-scoring box by more than ``iou`` (intersection over union, or over the smaller area: ``overlap="min"``)."""
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long)
     order = torch.argsort(scores, descending=True, stable=True)
     ordered = boxes[order].double()
-<<<<<<< HEAD
+    if overlap == "min":
+        return order[_greedy(ordered, iou, overlap).nonzero().squeeze(1)]
     n = len(order)
     by_x0 = torch.argsort(ordered[:, 0], stable=True)  # rank indices sorted by x0, filtered per block below
     alive = torch.ones(n, dtype=torch.bool)
@@ -109,21 +118,6 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float = 0.5, overlap: st
         if len(later):
             alive[_suppress(columns, block[keep], later, iou)] = False
     return order[alive.nonzero().squeeze(1)]
-=======
-    # Only a higher-scoring box can suppress: the upper triangle of the overlap matrix, as booleans, in blocks.
-    over = np.zeros((len(order), len(order)), dtype=bool)
-    for start in range(0, len(order), BLOCK):
-        inter, union = _parts(ordered[start:start + BLOCK], ordered, overlap)
-        block = inter > union.mul_(iou)  # IoU > iou without a division
-        over[start:start + BLOCK] = np.triu(block.numpy(), k=start + 1)  # row r of the block is box start + r
-    alive = np.ones(len(order), dtype=bool)
-    kept = []
-    for i in range(len(order)):
-        if alive[i]:
-            kept.append(i)
-            alive &= ~over[i]
-    return order[torch.as_tensor(kept, dtype=torch.long)]
->>>>>>> i18identity
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou: float = 0.5,
