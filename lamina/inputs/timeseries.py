@@ -58,7 +58,11 @@ class TimeseriesOptions(Options):
     patch: int = Field(8, ge=1, description="transformer: readings per token")
     heads: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    augment: bool = Field(True, description="random augmentation in training only (jitter, scaling, warp, window)")
+    # Default: off for rocket, on for the trained encoders. Rocket's kernels are fixed, so un-augmented rows are
+    # transformed once (FeatureCache) instead of every epoch; and with cross-fitting, augmented rows lost accuracy:
+    # ACSF1 0.33 augmented (one network) against 0.86 on fixed features (docs/benchmarks.md, "Series on small sets").
+    augment: bool | None = Field(None, description="random augmentation in training only (jitter, scaling, warp, "
+                                 "window); default: off for the rocket encoder, on for the others")
     jitter: float = Field(0.03, ge=0, description="std of added noise, in channel standard deviations")
     scaling: float = Field(0.1, ge=0, description="std of a row's random amplitude factor around 1")
     warp: float = Field(0.2, ge=0, lt=1, description="time warping: local speed varies by up to this fraction")
@@ -280,7 +284,8 @@ class TimeseriesInput(InputType):
     def encoder(self) -> nn.Module:
         o, channels = self.options, int(self.state["channels"])
         layers = o.layers or {"cnn": 4, "inception": 6, "gru": 1, "transformer": 2}.get(o.encoder, 1)
-        augment = SeriesAugment(o.jitter, o.scaling, o.warp, o.window) if o.augment else None
+        on = o.augment if o.augment is not None else o.encoder != "rocket"
+        augment = SeriesAugment(o.jitter, o.scaling, o.warp, o.window) if on else None
         if o.encoder == "rocket":
             return RocketEncoder(channels, self.state["rocket"], augment)
         if o.encoder == "inception":
