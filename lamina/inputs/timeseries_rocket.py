@@ -73,13 +73,24 @@ def _responses(values: torch.Tensor, channels: torch.Tensor, positions: torch.Te
     total = shifted[0]
     for s in shifted[1:]:
         total = total + s
-    stacked = torch.stack(shifted, dim=1)  # (n, 9, 1 or 84, T)
     if values.shape[1] == 1:
-        picked = stacked[:, positions[:, 0], 0] + stacked[:, positions[:, 1], 0] + stacked[:, positions[:, 2], 0]
-    else:  # kernel k reads its own combined channel
-        k = torch.arange(len(positions), device=values.device)
-        picked = stacked[:, positions[:, 0], k] + stacked[:, positions[:, 1], k] + stacked[:, positions[:, 2], k]
+        return 3 * _picked(shifted, positions) - total  # (n, 84, T)
+    stacked = torch.stack(shifted, dim=1)  # (n, 9, 84, T): kernel k reads its own combined channel
+    k = torch.arange(len(positions), device=values.device)
+    picked = stacked[:, positions[:, 0], k] + stacked[:, positions[:, 1], k] + stacked[:, positions[:, 2], k]
     return 3 * picked - total  # (n, 84, T)
+
+
+def _picked(shifted: list[torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
+    """One channel: each kernel's three readings under a 2, summed (a + b) + c as the indexing sum would, bit for
+    bit, but from the 36 pair sums: several times faster than gathering 84 rows three times (ACSF1)."""
+    pairs: dict[tuple[int, int], torch.Tensor] = {}
+    out = []
+    for a, b, c in positions.tolist():
+        if (a, b) not in pairs:
+            pairs[(a, b)] = shifted[a][:, 0] + shifted[b][:, 0]
+        out.append(pairs[(a, b)] + shifted[c][:, 0])
+    return torch.stack(out, dim=1)
 
 
 def _channel_subsets(channels: int, rng: np.random.Generator) -> np.ndarray:
