@@ -5,10 +5,11 @@ time, against logistic regression (the issue's reference, 0.863 ROC-AUC).
 
 The replica is what ``lamina init Pima.tr.csv`` trains, in plain torch so that an idea costs a few lines: init's
 stratified 15 % test split of MASS/Pima.tr carved out (seeded per run), the other 170 rows z-scored and cut into 5
-stratified folds; per fold 2 residual blocks of 128 (linear → LayerNorm → ReLU → dropout 0.1), a linear head, AdamW
-(1e-3, weight decay 1e-4), batch 64, cosine over 100 epochs, gradient clip 1, early stopping on the held-out fold's
-loss (patience 10); the 5 members' probabilities averaged; ROC-AUC on the official 332-row Pima.te. Its default arm
-reproduces ``benchmarks/tables.py``'s Lamina figure (0.845 against 0.847). Printed: median and the per-seed figures.
+stratified folds; per fold 2 residual blocks of 128 (linear → LayerNorm → ReLU → dropout 0.1), a linear head,
+AdamW (1e-3, weight decay 1e-4), batch 64, cosine over 100 epochs, gradient clip 1, early stopping on the held-out
+fold's loss (patience 10); the 5 members' probabilities averaged; ROC-AUC on the official 332-row Pima.te. Its
+default arm reproduces ``benchmarks/tables.py``'s Lamina figure (0.845 against 0.847). Printed: median and the
+per-seed figures.
 """
 
 from __future__ import annotations

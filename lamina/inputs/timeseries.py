@@ -51,8 +51,9 @@ class TimeseriesOptions(Options):
                        "together), GRU hidden size, transformer width")
     layers: int | None = Field(None, ge=1, le=32, description="cnn: dilated blocks (dilation 1, 2, 4, ...), default "
                                "4; inception: modules (a residual shortcut every 3), default 6; gru: 1; transformer: 2")
-    # 4,000, not MiniRocket's 10,000: every epoch recomputes them (augmented rows), and on 2 CPU cores the cost is
-    # linear in the count; benchmarks/series.py measures MiniRocket + ridge at both counts
+    # 4,000, not MiniRocket's 10,000: the one pass over every row (training, evaluation, serving) costs linearly
+    # in the count; with ridge the two tie on ACSF1, Italy and Pickup, 4k is 2 points lower on OSULeaf
+    # (benchmarks/series.py)
     features: int = Field(4_000, ge=100, le=100_000, description="rocket: about this many random-kernel features")
     kernel_size: int = Field(5, ge=1, description="cnn: convolution width")
     patch: int = Field(8, ge=1, description="transformer: readings per token")
