@@ -108,6 +108,11 @@ def test_padding_does_not_change_a_rows_vector(encoder):
     assert torch.allclose(batch, more, atol=1e-5)
     assert torch.allclose(batch, alone, atol=1e-5)
     assert torch.equal(empty, torch.zeros_like(empty))
+    if hasattr(net, "features"):  # rocket: its cache answered above; the computation itself ignores padding too
+        with torch.no_grad():
+            computed = net.features(x)
+            assert torch.equal(computed, net.features(padded))
+            assert torch.equal(computed, torch.cat([net.features(t.transform(values.iloc[[i]])) for i in range(6)]))
 
 
 def test_inception_batch_norm_counts_real_readings_only():
@@ -168,6 +173,28 @@ def test_rocket_rows_not_augmented_are_computed_once_and_kept_by_content():
     with torch.no_grad():
         on = augmented.encoder().train()
         assert not torch.equal(on(x), on(x))  # augmented rows are new rows every step: never cached
+
+
+def test_rocket_one_channel_responses_are_the_gathered_sums_bit_for_bit_and_ignore_padding():
+    from lamina.inputs.timeseries_rocket import _responses, kernel_positions
+
+    values = series(6, channels=1, lengths=(5, 50))
+    t = make(encoder="rocket", features=500)
+    t.fit(values)
+    x, net = t.transform(values), t.encoder().eval()
+    positions = torch.from_numpy(kernel_positions())
+    for dilation in (1, 3):  # the pair-sum path against MiniRocket's sum of three gathered rows
+        padded = torch.nn.functional.pad(x[:, :1], (4 * dilation, 4 * dilation))
+        shifted = torch.stack([padded[:, :, j * dilation: j * dilation + x.shape[2]] for j in range(9)], dim=1)
+        picked = shifted[:, positions[:, 0], 0] + shifted[:, positions[:, 1], 0] + shifted[:, positions[:, 2], 0]
+        total = shifted[:, 0, 0:1]
+        for j in range(1, 9):
+            total = total + shifted[:, j, 0:1]
+        assert torch.equal(_responses(x[:, :1], torch.ones(84, 1), positions, dilation), 3 * picked - total)
+    with torch.no_grad():
+        f = net.features(x)
+        assert torch.equal(f, net.features(torch.nn.functional.pad(x, (0, 37))))
+        assert torch.equal(f, torch.cat([net.features(t.transform(values.iloc[[i]])) for i in range(6)]))
 
 
 def test_augmentation_is_train_only_and_keeps_shape_mask_and_padding():
