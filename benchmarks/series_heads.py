@@ -27,6 +27,7 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lamina.training.steps import update  # noqa: E402
 ARMS = [(2, 1e-4, 1e-3), (0, 1e-4, 1e-3), (0, 1e-2, 1e-3), (0, 1.0, 1e-3), (0, 1e-4, 1e-2)]  # depth, decay, lr
 
 
@@ -58,10 +59,7 @@ def member(x, y, xv, yv, depth: int, decay: float, lr: float, seed: int) -> nn.M
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / total))
             loss = F.cross_entropy(net(x[order[i:i + 16]]), y[order[i:i + 16]])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
+            update(net, opt, loss, 1.0)  # Lamina's step: backward, clip at 1, step
             step += 1
         net.eval()
         with torch.no_grad():

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -23,6 +25,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lamina.training.steps import update  # noqa: E402
 
 ARMS: dict[str, dict] = {
     "logistic": {"logistic": True},  # scikit-learn, on the same 170 rows
@@ -83,10 +88,7 @@ def member(x, y, xv, yv, seed: int, init: int | None = None, depth: int = 2, wid
             rows = order[i:i + batch]
             xb = x[rows] + noise * torch.randn_like(x[rows]) if noise else x[rows]
             loss = F.binary_cross_entropy_with_logits(net(xb), y[rows])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
+            update(net, opt, loss, 1.0)  # Lamina's step: backward, clip at 1, step
             step += 1
         net.eval()
         with torch.no_grad():
