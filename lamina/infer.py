@@ -359,8 +359,8 @@ def config_text(inferred: Inferred, data_path: str, name: str, rows: int, sizing
             line += "   # options: sample_rate, duration, n_mels, features (logmel | mfcc), augment, on_bad_input ..."
         if kind == "timeseries":  # the type's defaults were measured on small sets: say so, and what else there is
             line += ("   # encoder rocket (random-kernel features; measured best on small sets, benchmarks/series.py) "
-                     "and augment on by default; options: encoder (rocket | inception | cnn | gru | transformer), "
-                     "augment, features, max_length, normalization, missing ...")
+                     "without augmentation by default; options: encoder (rocket | inception | cnn | gru | "
+                     "transformer), augment, features, max_length, normalization, missing ...")
         return line
 
     lines = [

@@ -51,14 +51,19 @@ class TimeseriesOptions(Options):
                        "together), GRU hidden size, transformer width")
     layers: int | None = Field(None, ge=1, le=32, description="cnn: dilated blocks (dilation 1, 2, 4, ...), default "
                                "4; inception: modules (a residual shortcut every 3), default 6; gru: 1; transformer: 2")
-    # 4,000, not MiniRocket's 10,000: every epoch recomputes them (augmented rows), and on 2 CPU cores the cost is
-    # linear in the count; benchmarks/series.py measures MiniRocket + ridge at both counts
+    # 4,000, not MiniRocket's 10,000: the one pass over every row (training, evaluation, serving) costs linearly
+    # in the count; with ridge the two tie on ACSF1, Italy and Pickup, 4k is 2 points lower on OSULeaf
+    # (benchmarks/series.py)
     features: int = Field(4_000, ge=100, le=100_000, description="rocket: about this many random-kernel features")
     kernel_size: int = Field(5, ge=1, description="cnn: convolution width")
     patch: int = Field(8, ge=1, description="transformer: readings per token")
     heads: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    augment: bool = Field(True, description="random augmentation in training only (jitter, scaling, warp, window)")
+    # Default: off for rocket, on for the trained encoders. Rocket's kernels are fixed, so un-augmented rows are
+    # transformed once (FeatureCache) instead of every epoch; ACSF1 went from 0.33 (augmented, one network) to 0.87
+    # (not augmented, cross-fitted) (docs/benchmarks.md, "Series on small sets").
+    augment: bool | None = Field(None, description="random augmentation in training only (jitter, scaling, warp, "
+                                 "window); default: off for the rocket encoder, on for the others")
     jitter: float = Field(0.03, ge=0, description="std of added noise, in channel standard deviations")
     scaling: float = Field(0.1, ge=0, description="std of a row's random amplitude factor around 1")
     warp: float = Field(0.2, ge=0, lt=1, description="time warping: local speed varies by up to this fraction")
@@ -280,7 +285,8 @@ class TimeseriesInput(InputType):
     def encoder(self) -> nn.Module:
         o, channels = self.options, int(self.state["channels"])
         layers = o.layers or {"cnn": 4, "inception": 6, "gru": 1, "transformer": 2}.get(o.encoder, 1)
-        augment = SeriesAugment(o.jitter, o.scaling, o.warp, o.window) if o.augment else None
+        on = o.augment if o.augment is not None else o.encoder != "rocket"
+        augment = SeriesAugment(o.jitter, o.scaling, o.warp, o.window) if on else None
         if o.encoder == "rocket":
             return RocketEncoder(channels, self.state["rocket"], augment)
         if o.encoder == "inception":
