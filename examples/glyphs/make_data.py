@@ -45,7 +45,7 @@ data:
 inputs:
   - name: image
     type: image
-    options: {size: [40, 112], channels: 1, widths: [32, 64, 128], depths: [2, 2, 1], rotation: 3, shift: 0.05,
+    options: {size: [40, 112], channels: 1, widths: [16, 32, 64], depths: [2, 2, 1], rotation: 3, shift: 0.05,
               scale: 0.1}
 outputs:
   - name: label
@@ -56,12 +56,12 @@ hidden:
   width: 256
   dropout: 0.1
 trainer:
-  epochs: 30
+  epochs: 20
   batch_size: 32
   learning_rate: 0.003
   schedule: onecycle
   folds: 1
-  early_stopping: {patience: 30, metric: label.eer}
+  early_stopping: {patience: 20, metric: label.eer}
   seed: 0
 """
 
