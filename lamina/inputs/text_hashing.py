@@ -29,6 +29,10 @@ from torch import nn
 PAD = 0
 MAX_CHARS = 20_000  # the most characters of one text that are hashed, whatever the percentile says
 PERCENTILE = 99.0
+# A weighted bag stores its rows RATE times smaller and scales the pooled sum back up: Adam moves a stored value by
+# about the learning rate a step, so the rows learn RATE times faster than the heads, as fastText's embeddings learn at
+# a high rate. At init's 1e-3 for the whole network they took 8 epochs to their best on fortunes; see docs/benchmarks.md.
+RATE = 10.0
 IDF_STEP = 16  # idf is stored as uint8 in 1/16 steps (idf lies in [1, 1 + ln(rows)]: 15.9 even at 8 million rows)
 
 
@@ -117,7 +121,8 @@ class HashedBagEncoder(nn.Module):
         super().__init__()
         self.buckets = buckets
         self.embedding = nn.Embedding(buckets + 1, dim, padding_idx=PAD)
-        nn.init.normal_(self.embedding.weight, 0.0, 0.1)  # rows are averaged over hundreds of n-grams
+        self.rate = RATE if idf is not None else 1.0  # a model saved with mean pooling keeps its rows as they were
+        nn.init.normal_(self.embedding.weight, 0.0, 0.1 / self.rate)  # rows are pooled over hundreds of n-grams
         with torch.no_grad():
             self.embedding.weight[PAD].zero_()
         # Fitted state (lamina.json), not a weight: rebuilt from the state, so not saved with the weights.
@@ -131,11 +136,12 @@ class HashedBagEncoder(nn.Module):
         return torch.where(ids > self.buckets, ids - self.buckets, ids) if self.idf is not None else ids
 
     def weights(self, ids: torch.Tensor) -> torch.Tensor:
-        """``(n, L)`` pooling weights: idf over the L2 norm of the row's part (words, characters); 0 for padding."""
+        """``(n, L)`` pooling weights: idf over the L2 norm of the row's part (words, characters), times ``rate``;
+        0 for padding."""
         w = self.idf[ids.long()]
         chars = ids > self.buckets
         norm = lambda part: (w * w * part).sum(1, keepdim=True).sqrt().clamp(min=1e-12)  # noqa: E731
-        return w / torch.where(chars, norm(chars), norm(~chars))
+        return self.rate * w / torch.where(chars, norm(chars), norm(~chars))
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         embedded = self.embedding(self.rows(ids))
