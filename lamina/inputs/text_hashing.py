@@ -12,8 +12,9 @@ against 0.52, docs/benchmarks.md). ``weighting: mean`` (and every model saved be
 
 Ids are bucket + 1 (0 is padding), one per distinct n-gram, ascending, stored as int32: a review of 400 characters
 gives about 800 of them. With ``tfidf`` a character n-gram's id is offset by ``buckets`` (so the encoder can tell the
-two parts apart) and reads the same table row as the word n-gram of that bucket. Texts are cut to the training split's 99th-percentile length in characters (``state
-["max_chars"]``, at most ``MAX_CHARS``), so one very long text cannot widen a whole split's tensor.
+two parts apart) and reads the same table row as the word n-gram of that bucket. Texts are cut to the training
+split's 99th-percentile length in characters (``state["max_chars"]``, at most ``MAX_CHARS``), so one very long text
+cannot widen a whole split's tensor.
 """
 
 from __future__ import annotations
