@@ -147,7 +147,8 @@ def test_init_writes_the_hashed_encoder_and_its_training_defaults(tmp_path, revi
     reviews["train"].to_csv(path, index=False)
     assert_ok(run_cli("init", path, "-t", "score", "-o", "config.yaml", cwd=tmp_path))
     config = read_yaml(tmp_path / "config.yaml")
-    assert config["inputs"] == [{"name": "review", "type": "text", "options": {"encoder": "hashed"}}]
+    assert config["inputs"] == [{"name": "review", "type": "text",
+                                 "options": {"encoder": "hashed", "embedding_dim": 128}}]
     assert config["trainer"]["epochs"] == 30 and config["trainer"]["early_stopping"]["patience"] == 3
     assert config["hidden"]["depth"] == 0  # text alone: a linear read of the bag
     path.write_text(reviews["train"].assign(stars=np.arange(len(reviews["train"])) % 5).to_csv(index=False))
