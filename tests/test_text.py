@@ -121,7 +121,8 @@ def test_infer_types_free_text_as_text_and_ids_left_out(tmp_path, reviews):
     reviews["train"].to_csv(path, index=False)
     assert_ok(run_cli("init", path, "-t", "score", "-o", "config.yaml", cwd=tmp_path))
     config = read_yaml(tmp_path / "config.yaml")
-    assert config["inputs"] == [{"name": "review", "type": "text", "options": {"encoder": "hashed"}}]
+    assert config["inputs"] == [{"name": "review", "type": "text",
+                                 "options": {"encoder": "hashed", "embedding_dim": 128}}]
 
 
 def test_train_predict_load_explain_compare_on_reviews(tmp_path, reviews):

@@ -38,7 +38,7 @@ def test_fit_transform_and_reload_give_identical_compact_ids():
     t = fitted()
     ids = t.transform(pd.Series(SENTENCES))
     assert ids.dtype == torch.int32 and ids.shape[0] == len(SENTENCES)
-    assert int(ids.max()) <= 4096 and int(ids.min()) == PAD
+    assert int(ids.max()) <= 2 * 4096 and int(ids.min()) == PAD  # character n-grams' ids offset by the buckets
     for row in ids[:6]:
         real = row[row != PAD]
         assert len(real) > 20 and torch.equal(real, torch.unique(real))  # distinct n-grams, ascending
@@ -92,6 +92,40 @@ def test_fast_path_matches_the_exported_path_and_ignores_padding():
         torch.testing.assert_close(encoder(t.transform(values.iloc[[0]]))[0], fast[0], atol=1e-6, rtol=1e-5)
 
 
+def test_tfidf_weighting_weighs_rare_ngrams_up_and_normalises_words_and_characters_apart():
+    t = fitted(embedding_dim=8)
+    encoder = t.encoder().eval()
+    idf = encoder.idf
+    assert idf.shape == (2 * 4096 + 1,) and float(idf[PAD]) == 0.0
+    ids = t.transform(pd.Series(["the coffee was great", "kernel"]))
+    common, rare = ids[0][ids[0] != PAD], ids[1][ids[1] != PAD]
+    assert float(idf[common].min()) >= 1.0 and float(idf[rare].max()) > float(idf[common].min())  # unseen: highest
+    w = encoder.weights(ids)
+    for row in range(2):
+        for part in (ids[row] <= 4096, ids[row] > 4096):
+            real = part & (ids[row] != PAD)
+            # each part L2-normalised (then scaled by the rate its rows learn at)
+            assert float((w[row][real] ** 2).sum()) == pytest.approx(encoder.rate ** 2, rel=1e-5)
+    # One long text and its own first words: a plain mean would shrink the short one's vector, the norm does not.
+    with torch.no_grad():
+        short, long = encoder(t.transform(pd.Series(["coffee", "coffee " + "tea " * 40])))
+    assert 0.2 < float(short.norm() / long.norm()) < 5
+
+
+def test_mean_weighting_and_models_saved_before_it_pool_as_they_did():
+    mean = fitted(weighting="mean")
+    assert "idf" not in mean.state and mean.encoder().idf is None
+    ids = mean.transform(pd.Series(SENTENCES[:3]))
+    assert int(ids.max()) <= 4096  # one id range, as before the offset character ids
+    encoder = mean.encoder().eval()
+    with torch.no_grad():
+        keep = ids != PAD
+        expected = torch.stack([encoder.embedding.weight[r[k].long()].mean(0) for r, k in zip(ids, keep)])
+        torch.testing.assert_close(encoder(ids), expected, atol=1e-6, rtol=1e-5)
+    old = INPUT_TYPES["text"]("review", TextOptions(encoder="hashed", buckets=4096), dict(mean.state))
+    assert torch.equal(old.transform(pd.Series(SENTENCES[:3])), ids) and old.encoder().idf is None
+
+
 def test_bad_char_ngrams_are_refused():
     from pydantic import ValidationError
 
@@ -113,12 +147,17 @@ def test_init_writes_the_hashed_encoder_and_its_training_defaults(tmp_path, revi
     reviews["train"].to_csv(path, index=False)
     assert_ok(run_cli("init", path, "-t", "score", "-o", "config.yaml", cwd=tmp_path))
     config = read_yaml(tmp_path / "config.yaml")
-    assert config["inputs"] == [{"name": "review", "type": "text", "options": {"encoder": "hashed"}}]
+    assert config["inputs"] == [{"name": "review", "type": "text",
+                                 "options": {"encoder": "hashed", "embedding_dim": 128}}]
     assert config["trainer"]["epochs"] == 30 and config["trainer"]["early_stopping"]["patience"] == 3
+    assert config["hidden"]["depth"] == 0  # text alone: a linear read of the bag
+    path.write_text(reviews["train"].assign(stars=np.arange(len(reviews["train"])) % 5).to_csv(index=False))
+    assert_ok(run_cli("init", path, "-t", "score", "-o", "mixed.yaml", cwd=tmp_path))
+    assert read_yaml(tmp_path / "mixed.yaml")["hidden"]["depth"] == 2  # beside other columns: the hidden blocks
 
 
 def test_train_beside_tfidf_then_onnx_and_serve_on_reviews(tmp_path, reviews):
-    """1,500 reviews with init's encoder and trainer settings (a smaller table, for time): within 0.03 accuracy of
+    """1,500 reviews with init's encoder, hidden and trainer settings (a smaller table, for time): within 0.03 accuracy of
     TF-IDF + logistic regression scored on the same rows in this run; then ONNX and the served app agree."""
     import lamina
     from lamina.compare import counterparts
@@ -131,6 +170,7 @@ def test_train_beside_tfidf_then_onnx_and_serve_on_reviews(tmp_path, reviews):
         "data": {name: str(tmp_path / f"{name}.csv") for name in ("train", "validation", "test")},
         "inputs": [{"name": "review", "type": "text", "options": {"encoder": "hashed", "buckets": 2**14}}],
         "outputs": [{"name": "score", "type": "binary"}],
+        "hidden": {"depth": 0},
         "trainer": {"epochs": 30, "early_stopping": {"patience": 3}, "threads": 1},
     }
     # No report.html: it explains 300 rows × 64 steps over ~1,000 n-gram positions each, minutes on a busy machine.

@@ -51,6 +51,9 @@ class TextOptions(Options):
     word_ngrams: int = Field(2, ge=1, le=5, description="hashed: word n-grams of 1 up to this many words")
     char_ngrams: list[int] | None = Field([2, 5], min_length=2, max_length=2,
                                           description="hashed: [shortest, longest] character n-grams; null: none")
+    weighting: Literal["tfidf", "mean"] = Field(
+        "tfidf", description="hashed: tfidf: the n-gram rows weighed by their idf in the training split, words and "
+        "characters each L2-normalised (TF-IDF's weighting); mean: their plain mean")
     kernel_sizes: list[int] = Field([3, 5], min_length=1, description="cnn: one convolution per kernel size")
     channels: int = Field(128, ge=1, description="cnn: filters per kernel size")
     layers: int = Field(2, ge=1, le=48, description="transformer blocks")
@@ -309,8 +312,11 @@ class TextInput(InputType):
     def fit(self, values: pd.Series) -> None:
         texts = training_texts(values, f"column '{self.name}'")
         o = self.options
-        if o.encoder == "hashed":  # hashing learns nothing; only the length cap comes from the split
+        if o.encoder == "hashed":  # hashing learns nothing; the length cap and the idf come from the split
             self.state = {"max_chars": text_hashing.char_cap(texts), "vocab_size": o.buckets + 1}
+            if o.weighting == "tfidf":
+                flat, starts = self._hashed_ids(pd.Series(texts), parts=True, quiet=True)
+                self.state["idf"] = text_hashing.fit_idf(flat, starts, 2 * o.buckets + 1)
             return
         if o.encoder == "minilm":  # the pretrained model's own tokenizer: nothing to learn from the split
             self.state, self._tokenizer = text_pretrained.fitted_state(self._installed(), o.fine_tune, o.max_length), None
@@ -328,7 +334,8 @@ class TextInput(InputType):
         """The token strings of transformed rows, padding left out (for explanations); hashed n-grams cannot be
         turned back into text, so they read ``#bucket``."""
         if self.options.encoder == "hashed":
-            return [[f"#{int(i) - 1}" for i in row if int(i) != PAD] for row in ids]
+            return [[text_hashing.ngram_name(int(i), self.options.buckets) for i in row if int(i) != PAD]
+                    for row in ids]
         tokenizer = self.tokenizer()
         return [[tokenizer.id_to_token(int(i)) for i in row if int(i) != PAD] for row in ids]
 
@@ -359,17 +366,20 @@ class TextInput(InputType):
         return torch.from_numpy(ids)
 
     def _hashed(self, values: pd.Series) -> torch.Tensor:
-        o, cap = self.options, int(self.state["max_chars"])
-        texts = [as_text(v) for v in values]
-        cut = sum(len(t) > cap for t in texts)
-        if cut:
+        return text_hashing.padded(*self._hashed_ids(values, "idf" in self.state))
+
+    def _hashed_ids(self, values: pd.Series, parts: bool, quiet: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The hashed n-gram ids (CSR) of texts cut at the length cap, logged unless ``quiet``; ``parts``: the
+        character n-grams' ids offset (a model saved before ``weighting`` has no idf: its ids share one range)."""
+        o = self.options
+        texts, cut = text_hashing.cut((as_text(v) for v in values), int(self.state["max_chars"]), o.truncation)
+        if cut and not quiet:
             log.info("column '%s': %d of %d text(s) longer than %d characters cut (the training split's "
-                     "%gth percentile; %s kept)", self.name, cut, len(texts), cap, text_hashing.PERCENTILE,
-                     "start" if o.truncation == "right" else "end")
-            texts = [t[:cap] if o.truncation == "right" else t[-cap:] for t in texts]
+                     "%gth percentile; %s kept)", self.name, cut, len(texts), self.state["max_chars"],
+                     text_hashing.PERCENTILE, "start" if o.truncation == "right" else "end")
         if self._hashers is None:
             self._hashers = text_hashing.vectorizers(o.buckets, o.word_ngrams, o.char_ngrams, o.lowercase)
-        return text_hashing.padded(*text_hashing.ngram_ids(texts, self._hashers))
+        return text_hashing.ngram_ids(texts, self._hashers, parts)
 
     @property
     def width(self) -> int:
@@ -389,7 +399,8 @@ class TextInput(InputType):
             return text_pretrained.encoder(self._installed(), self.state, o.fine_tune, o.dropout)
         vocabulary = int(self.state["vocab_size"])
         if o.encoder == "hashed":
-            return text_hashing.HashedBagEncoder(o.buckets, o.dim, o.dropout)
+            idf = text_hashing.idf_table(self.state["idf"]) if "idf" in self.state else None
+            return text_hashing.HashedBagEncoder(o.buckets, o.dim, o.dropout, idf)
         if o.encoder == "bag":
             return BagEncoder(vocabulary, o.dim, o.dropout)
         if o.encoder == "cnn":
