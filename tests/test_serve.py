@@ -298,7 +298,8 @@ def test_image_upload(digits_model: Path) -> None:
     try:
         info = httpx.get(server.url + "/model").json()
         assert info["request"] == "multipart"
-        assert info["inputs"] == [{"name": "image", "type": "image", "file": True, "field": "file", "accept": "image/*"}]
+        accept = "image/*,.dcm,.dicom,application/dicom"  # the page's file picker: pictures and DICOM scans
+        assert info["inputs"] == [{"name": "image", "type": "image", "file": True, "field": "file", "accept": accept}]
         schema = httpx.get(server.url + "/openapi.json").json()
         content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
         assert list(content) == ["multipart/form-data"]
