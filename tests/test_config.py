@@ -45,6 +45,8 @@ def test_defaults_fill_every_section():
         ({**BASE, "inputs": [{"name": "sick", "type": "number"}]}, "column 'sick' is listed twice"),
         ({"outputs": BASE["outputs"]}, "inputs: required but missing"),
         (with_(data__path="a.csv", data__train="b.csv"), "give either data.path"),
+        ({**BASE, "inputs": [{"name": "scan", "type": "image", "options": {"faces": "detect", "bits": 16}}]},
+         "inputs[scan].options: faces: detect reads 8-bit photographs; set bits: 8"),
     ],
 )
 def test_invalid_config_names_key_value_and_allowed(raw, expected):

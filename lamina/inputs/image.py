@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from lamina.errors import LaminaError
@@ -80,6 +80,13 @@ class ImageOptions(Options):
         if isinstance(window, tuple) and window[1] <= 0:
             raise ValueError("the window's width (its second number) must be positive")
         return window
+
+    @model_validator(mode="after")
+    def _faces_are_photographs(self) -> "ImageOptions":
+        # MTCNN's nets were trained on 8-bit photographs; a 16-bit scan has no face to find.
+        if self.faces == "detect" and self.bits == 16:
+            raise ValueError("faces: detect reads 8-bit photographs; set bits: 8 (or faces: none for 16-bit scans)")
+        return self
 
 
 def _header(path: str) -> tuple[str, int, int] | None:
