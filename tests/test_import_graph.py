@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "lamina.anomaly.fit", "lamina.anomaly.task")),
     ("store", ("lamina.store",)),
     ("flow", ("lamina.predictor", "lamina.preprocessor", "lamina.data", "lamina.config", "lamina.model",
-              "lamina.hidden", "lamina.infer", "lamina.checkpoint", "lamina.distributed", "lamina.buckets",
+              "lamina.hidden", "lamina.infer", "lamina.sizing", "lamina.checkpoint", "lamina.distributed", "lamina.buckets",
               "lamina.progress", "lamina.ranking", "lamina.ensemble", "lamina.anomaly")),
     ("types", ("lamina.inputs", "lamina.outputs")),
     ("base", ("lamina", "lamina.errors", "lamina.registry", "lamina.logs", "lamina.plots", "lamina.pages",

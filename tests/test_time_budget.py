@@ -21,7 +21,8 @@ from lamina.checkpoint import STATE, TENSORS
 from lamina.config import TrainerConfig, validate_config
 from lamina.data.load import load_splits
 from lamina.errors import LaminaError
-from lamina.infer import NARROW_WIDTHS, infer, init_config, size_training
+from lamina.infer import infer, init_config
+from lamina.sizing import NARROW_WIDTHS, size_training
 from lamina.run import as_config
 from lamina.training import fit, lr_factor
 
