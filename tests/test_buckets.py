@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lamina.buckets import bucket_order, sequence_lengths
-from lamina.inputs.text import CNNEncoder, TransformerEncoder, trim
+from lamina.inputs.text_encoders import CNNEncoder, TransformerEncoder, trim
 
 
 def test_bucketed_order_is_a_permutation_whose_batches_have_similar_lengths():
