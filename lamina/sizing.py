@@ -80,6 +80,14 @@ def _image_values(values: pd.Series, base_dir: Path) -> float:
     return (side / shrink) * (other / shrink) * (1 if gray else 3)
 
 
+def _units(value: object) -> int:
+    """Words of a text, or readings of a series: an array's own size (its str() would be numpy's abbreviated
+    ``[1. 2. ... 9.]``), else the comma- or space-separated parts of its text."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return int(np.size(value))
+    return len(str(value).replace(",", " ").split())
+
+
 def _row_cost(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, narrow: bool) -> tuple[float, float]:
     """Microseconds to train one row, and the image pixels in it (0 without images)."""
     cost, pixels = ROW_US, 0.0
@@ -87,7 +95,7 @@ def _row_cost(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, narrow: b
         if kind == "image":
             pixels += _image_values(frame[column], base_dir)
         elif kind in ("text", "timeseries"):  # words, or readings of a series
-            units = _sample(frame[column]).astype(str).str.replace(",", " ").str.split().str.len().mean()
+            units = _sample(frame[column]).map(_units).mean()
             cost += float(units or 0) * UNIT_US["token" if kind == "text" else "reading"]
         elif kind == "audio":  # 100 mel frames of 40 bins a second, up to the audio type's 10 s cap
             cost += 100 * 40 * 2.0 * UNIT_US["reading"]

@@ -221,3 +221,15 @@ def test_init_keeps_a_small_table_at_the_defaults(cancer_csv: Path, tmp_path: Pa
     path, _ = init_config(cancer_csv, ["diagnosis"], tmp_path / "config.yaml")
     config = read_yaml(path)
     assert config["trainer"]["epochs"] == 100 and config["trainer"]["time_limit"] == "5m"
+
+
+def test_init_counts_a_long_series_by_its_readings_not_its_printed_text(tmp_path: Path) -> None:
+    # An array-valued series column prints abbreviated ("[0. 1. ... 4999.]"); sizing must count its 5,000 readings,
+    # the same as the 5,000 comma-separated readings of the same series as text.
+    series = np.arange(5000, dtype=float)
+    arrays = pd.DataFrame({"s": [series] * 20, "label": [0, 1] * 10})
+    texts = pd.DataFrame({"s": [",".join(map(str, series))] * 20, "label": [0, 1] * 10})
+    inferred = infer(texts, ["label"], str(tmp_path / "t.csv"))
+    assert dict(inferred.inputs)["s"] == "timeseries"
+    of_arrays = size_training(arrays, inferred, tmp_path).note
+    assert of_arrays == size_training(texts, inferred, tmp_path).note
