@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 
-class Inferred(Protocol):
+class TypedColumns(Protocol):
     """What sizing reads of ``lamina.infer.Inferred`` (named here so the two modules do not import each other)."""
 
     inputs: list[tuple[str, str]]
@@ -88,7 +88,7 @@ def _units(value: object) -> int:
     return len(str(value).replace(",", " ").split())
 
 
-def _row_cost(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, narrow: bool) -> tuple[float, float]:
+def _row_cost(frame: pd.DataFrame, inferred: TypedColumns, base_dir: Path, narrow: bool) -> tuple[float, float]:
     """Microseconds to train one row, and the image pixels in it (0 without images)."""
     cost, pixels = ROW_US, 0.0
     for column, kind in inferred.inputs:
@@ -104,7 +104,7 @@ def _row_cost(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, narrow: b
     return cost + pixels * UNIT_US["narrow pixel" if narrow else "pixel"], pixels
 
 
-def size_training(frame: pd.DataFrame, inferred: Inferred, base_dir: Path, train_share: float = 0.7) -> Sizing:
+def size_training(frame: pd.DataFrame, inferred: TypedColumns, base_dir: Path, train_share: float = 0.7) -> Sizing:
     """The epochs, time limit and image encoder width that fit the data's size (see the note above)."""
     rows = max(1, round(len(frame) * train_share))
     cost, pixels = _row_cost(frame, inferred, base_dir, narrow=False)
